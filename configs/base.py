@@ -1,0 +1,97 @@
+"""Defaults shared by every GAN config, and the parser for the config argument.
+
+The argument after the colon in `--config=configs/<name>.py:<arg>` is a comma-separated list of
+flags and key=value pairs, e.g. `tiny`, `res=64`, `tiny,res=28`; a bare number means `res=N`.
+"""
+
+from __future__ import annotations
+
+import ml_collections
+
+
+def parse_arg(arg: str | None, allowed: tuple[str, ...] = ("tiny",)) -> dict[str, str | bool]:
+    """'tiny,res=64' -> {'tiny': True, 'res': '64'}; unknown names raise ValueError."""
+    out: dict[str, str | bool] = {}
+    for part in filter(None, (arg or "").split(",")):
+        key, sep, value = part.partition("=")
+        if not sep and key.isdigit():
+            key, value, sep = "res", key, "="
+        if key not in allowed:
+            raise ValueError(f"Unknown config argument '{key}'; this config accepts {allowed}")
+        out[key] = value if sep else True
+    return out
+
+
+def get_base_config() -> ml_collections.ConfigDict:
+    c = ml_collections.ConfigDict()
+    c.seed = 0  # Root of all randomness: init, data order, latents.
+
+    c.data = ml_collections.ConfigDict()
+    c.data.name = "mnist"
+    c.data.train_split = "train"
+    c.data.manual_dir = ""  # Folder with the original files; empty: search the standard places.
+    c.data.tfds_data_dir = ""  # tfds data_dir holding a prepared copy (used if no local files).
+    c.data.image_size = 0  # CelebA only: side after the 108 px center crop.
+    c.data.max_examples = 0  # Keep only the first N training examples (0: all).
+    c.data.cache_dir = "~/.cache/ganjax"  # Decoded CelebA arrays.
+
+    c.model = ml_collections.ConfigDict()
+    c.model.name = "mlp"
+    c.model.latent_dim = 100
+    c.model.latent_dist = "uniform"  # "uniform": U(-1, 1); "normal": N(0, 1).
+    c.model.hidden = 128  # MLP hidden units.
+    c.model.leaky_slope = 0.01  # MLP leaky ReLU slope.
+    c.model.g_features = 64  # DCGAN: generator width at the last hidden layer (ngf).
+    c.model.d_features = 64  # DCGAN: discriminator width at the first layer (ndf).
+    c.model.init_std = 0.02  # DCGAN: N(0, std) weight init.
+    c.model.ema_decay = 0.0  # > 0: keep an EMA of G and sample from it.
+    c.model.conv_transpose_impl = "auto"  # "direct", "subpixel" or "auto" (fastest here).
+
+    c.loss = ml_collections.ConfigDict()
+    c.loss.type = "non_saturating"  # non_saturating | minimax | hinge | least_squares
+    c.loss.label_smoothing = 0.0  # One-sided: the real target becomes 1 - smoothing.
+
+    c.optim = ml_collections.ConfigDict()
+    for player in ("g", "d"):
+        o = ml_collections.ConfigDict()
+        o.name = "adam"
+        o.learning_rate = 2e-4
+        o.b1 = 0.5
+        o.b2 = 0.999
+        o.schedule = "constant"  # constant | exponential_per_epoch | linear_decay
+        o.decay_rate = 0.9  # exponential_per_epoch: factor per epoch.
+        o.decay_start_fraction = 0.5  # linear_decay: fraction of training before the decay.
+        o.grad_clip_norm = 0.0  # > 0: clip the global gradient norm.
+        c.optim[player] = o
+
+    c.train = ml_collections.ConfigDict()
+    c.train.batch_size = 64  # Global batch, split over devices.
+    c.train.num_steps = 0  # 0: derive from num_epochs.
+    c.train.num_epochs = 1.0
+    c.train.d_steps = 1  # Discriminator updates per generator update.
+    c.train.log_every_steps = 100
+
+    c.eval = ml_collections.ConfigDict()
+    c.eval.every_steps = 0  # Sample grid period; 0: once per epoch.
+    c.eval.num_samples = 64  # Fixed latents in the grid.
+
+    c.ckpt = ml_collections.ConfigDict()
+    c.ckpt.every_steps = 1000  # Also saved at the end.
+    c.ckpt.max_to_keep = 3
+    return c
+
+
+def apply_tiny(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+    """Shrinks a config to seconds on a CPU: tiny widths, a few steps, everything exercised."""
+    c.data.max_examples = 256
+    c.model.hidden = 16
+    c.model.g_features = 8
+    c.model.d_features = 8
+    c.train.batch_size = 16
+    c.train.num_steps = 6
+    c.train.num_epochs = 0.0
+    c.train.log_every_steps = 2
+    c.eval.every_steps = 3
+    c.eval.num_samples = 16
+    c.ckpt.every_steps = 3
+    return c

@@ -1,0 +1,13 @@
+"""DCGAN on CIFAR-10 at 32x32 pixels (Radford et al. settings: Adam 2e-4, beta1 0.5, batch 128,
+N(0, 0.02) init, z ~ U(-1, 1)^100).
+
+  python -m experiments.train --config=configs/cifar10_dcgan.py --workdir=runs/cifar10_dcgan
+"""
+
+from configs import base, dcgan_common
+
+
+def get_config(arg=None):
+    args = base.parse_arg(arg)
+    c = dcgan_common.get_dcgan_config("cifar10")
+    return base.apply_tiny(c) if args.get("tiny") else c

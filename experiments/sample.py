@@ -1,0 +1,36 @@
+"""Draws a sample grid from the latest (or a given) checkpoint of a training run.
+
+  python -m experiments.sample --workdir=runs/fmnist --num=64 --out=samples.png [--seed=1]
+
+Uses the EMA generator weights when the run kept an EMA (config.model.ema_decay > 0).
+"""
+
+from absl import app, flags
+
+from experiments import common
+from ganjax import sampling
+from ganjax.evaluators import samples
+
+_WORKDIR = flags.DEFINE_string("workdir", None, "A folder written by experiments.train.")
+_NUM = flags.DEFINE_integer("num", 64, "Number of images.")
+_OUT = flags.DEFINE_string("out", "samples.png", "Output PNG path.")
+_SEED = flags.DEFINE_integer("seed", 0, "Latent seed.")
+_STEP = flags.DEFINE_integer("step", None, "Checkpoint step (default: latest).")
+_NO_EMA = flags.DEFINE_bool("no_ema", False, "Use the raw generator weights even if an EMA exists.")
+flags.mark_flags_as_required(["workdir"])
+
+
+def main(argv):
+    del argv
+    common.setup_logging()
+    try:
+        state, config = sampling.restore_run(_WORKDIR.value, _STEP.value)
+    except common.USER_ERRORS as e:
+        common.fail(e)
+    images = sampling.sample_images(state, config, _NUM.value, _SEED.value, use_ema=not _NO_EMA.value)
+    samples.save_png(samples.make_grid(images), _OUT.value)
+    print(f"Wrote {_NUM.value} samples from step {int(state.step)} to {_OUT.value}")
+
+
+if __name__ == "__main__":
+    app.run(main)

@@ -1,0 +1,37 @@
+"""Trains a GAN from a config file.
+
+  python -m experiments.train --config=configs/fashion_mnist_gan.py --workdir=runs/fmnist \
+      [--config.optim.d.learning_rate=1e-4 ...] [--num_devices=N]
+
+Re-running with the same --workdir resumes from its latest checkpoint.
+"""
+
+from absl import app, flags, logging
+from ml_collections import config_flags
+
+from experiments import common
+from ganjax import train
+
+_CONFIG = config_flags.DEFINE_config_file("config", None, "Experiment config file.", lock_config=True)
+_WORKDIR = flags.DEFINE_string("workdir", None, "Output folder (checkpoints, samples, metrics).")
+_NUM_DEVICES = flags.DEFINE_integer("num_devices", None, "Use the first N local devices (default: all).")
+flags.mark_flags_as_required(["config", "workdir"])
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+    common.setup_logging()
+    try:
+        results = train.train_and_evaluate(_CONFIG.value, _WORKDIR.value, num_devices=_NUM_DEVICES.value)
+    except common.USER_ERRORS as e:
+        common.fail(e)
+    logging.info("Final: d_loss %s  g_loss %s", results["d_loss"], results["g_loss"])
+    print(f"Samples:     {results['samples']}")
+    print(f"Metrics:     {_WORKDIR.value}/metrics.jsonl, {_WORKDIR.value}/loss_curves.png, TensorBoard: {_WORKDIR.value}/tensorboard")
+    print(f"Checkpoints: {results['checkpoints']}")
+    print(f"Results:     {_WORKDIR.value}/results.json")
+
+
+if __name__ == "__main__":
+    app.run(main)

@@ -1,0 +1,6 @@
+"""Data: dataset sources (local original files or tfds) and the batch iterator."""
+
+from ganjax.data.pipeline import BatchIterator, prefetch
+from ganjax.data.sources import DATASETS, DatasetNotFoundError, load_split
+
+__all__ = ["BatchIterator", "prefetch", "DATASETS", "DatasetNotFoundError", "load_split"]

@@ -1,0 +1,331 @@
+"""Dataset sources: local original files (no network) or prepared tensorflow-datasets.
+
+`load_split(name, split, ...)` returns {"image": uint8 [N, H, W, C], "label": int32 [N]} (CelebA
+adds "attributes": int8 [N, 40] in {0, 1} and "attribute_names"). The local readers parse each
+dataset's original distribution format:
+
+  mnist, fashion_mnist  train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, t10k-... (IDX;
+                        gzipped or not)
+  svhn_cropped          train_32x32.mat, test_32x32.mat (MATLAB; label 10 means digit 0)
+  cifar10               cifar-10-batches-py/{data_batch_1..5,test_batch} or cifar-10-python.tar.gz
+  celeb_a               img_align_celeba/*.jpg, list_attr_celeba.txt, list_eval_partition.txt
+                        (optional; without it every image is in "train")
+
+Where to look: `manual_dir` when given; otherwise the first existing of $GANJAX_DATA_DIR/<name>,
+~/tensorflow_datasets/downloads/manual/<name>, /usr/share/datasets/<name with dashes>. If no
+local files are found the tfds copy in `tfds_data_dir` is used when it has been prepared.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import os
+import pathlib
+import pickle
+import tarfile
+
+import numpy as np
+from absl import logging
+
+Dataset = dict[str, np.ndarray]
+
+DATASETS = ("mnist", "fashion_mnist", "svhn_cropped", "cifar10", "celeb_a")
+CELEBA_CROP = 108  # Center crop of the aligned 178x218 faces, as in the DCGAN face experiments.
+
+_DOWNLOAD_HINTS = {
+    "mnist": "train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, t10k-images-idx3-ubyte.gz "
+    "and t10k-labels-idx1-ubyte.gz from the MNIST page (yann.lecun.com/exdb/mnist or a mirror)",
+    "fashion_mnist": "the four IDX .gz files from github.com/zalandoresearch/fashion-mnist "
+    "(on Debian: apt-get install dataset-fashion-mnist puts them in /usr/share/datasets/fashion-mnist)",
+    "svhn_cropped": "train_32x32.mat and test_32x32.mat from ufldl.stanford.edu/housenumbers",
+    "cifar10": "cifar-10-python.tar.gz from www.cs.toronto.edu/~kriz/cifar.html (the tarball or "
+    "its extracted cifar-10-batches-py/ folder)",
+    "celeb_a": "img_align_celeba.zip (extracted to img_align_celeba/), list_attr_celeba.txt and "
+    "list_eval_partition.txt from mmlab.ie.cuhk.edu.hk/projects/CelebA.html",
+}
+
+
+class DatasetNotFoundError(FileNotFoundError):
+    """No local files and no prepared tfds copy of a dataset."""
+
+
+def default_dirs(name: str) -> list[pathlib.Path]:
+    """Standard places searched for a dataset's original files, in order."""
+    dirs = []
+    if os.environ.get("GANJAX_DATA_DIR"):
+        dirs.append(pathlib.Path(os.environ["GANJAX_DATA_DIR"]) / name)
+    dirs.append(pathlib.Path.home() / "tensorflow_datasets" / "downloads" / "manual" / name)
+    dirs.append(pathlib.Path("/usr/share/datasets") / name.replace("_", "-"))
+    return dirs
+
+
+# ---------------------------------------------------------------------------------------------
+# Local readers.
+
+
+def _find(directory: pathlib.Path, *names: str) -> pathlib.Path | None:
+    for n in names:
+        if (directory / n).exists():
+            return directory / n
+    return None
+
+
+def read_idx(path: pathlib.Path) -> np.ndarray:
+    """Reads an IDX file (gzipped or not) into a numpy array of its declared type and shape."""
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rb") as f:
+        data = f.read()
+    if len(data) < 4 or data[0] != 0 or data[1] != 0:
+        raise ValueError(f"{path} is not an IDX file (bad magic number)")
+    dtypes = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+    if data[2] not in dtypes:
+        raise ValueError(f"{path}: unknown IDX data type 0x{data[2]:02x}")
+    ndim = data[3]
+    shape = tuple(int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
+    array = np.frombuffer(data, dtype=dtypes[data[2]], offset=4 + 4 * ndim)
+    if array.size != int(np.prod(shape)):
+        raise ValueError(f"{path}: header says {shape} but holds {array.size} values (truncated?)")
+    return array.reshape(shape)
+
+
+def _load_idx_dataset(directory: pathlib.Path, split: str) -> Dataset:
+    prefix = {"train": "train", "test": "t10k"}.get(split)
+    if prefix is None:
+        raise ValueError(f"MNIST-family datasets have splits 'train' and 'test', not '{split}'")
+    img = _find(directory, f"{prefix}-images-idx3-ubyte.gz", f"{prefix}-images-idx3-ubyte")
+    lab = _find(directory, f"{prefix}-labels-idx1-ubyte.gz", f"{prefix}-labels-idx1-ubyte")
+    if img is None or lab is None:
+        raise FileNotFoundError(f"{prefix}-images/labels IDX files not in {directory}")
+    images, labels = read_idx(img), read_idx(lab)
+    if len(images) != len(labels):
+        raise ValueError(f"{img} has {len(images)} images but {lab} has {len(labels)} labels")
+    return {"image": images[..., None].astype(np.uint8), "label": labels.astype(np.int32)}
+
+
+def _load_svhn(directory: pathlib.Path, split: str) -> Dataset:
+    import scipy.io
+
+    if split not in ("train", "test", "extra"):
+        raise ValueError(f"svhn_cropped has splits train, test and extra, not '{split}'")
+    path = _find(directory, f"{split}_32x32.mat")
+    if path is None:
+        raise FileNotFoundError(f"{split}_32x32.mat not in {directory}")
+    mat = scipy.io.loadmat(path)
+    images = np.transpose(mat["X"], (3, 0, 1, 2)).astype(np.uint8)  # [32, 32, 3, N] -> NHWC
+    labels = mat["y"].reshape(-1).astype(np.int32) % 10  # The .mat files label digit 0 as 10.
+    return {"image": images, "label": labels}
+
+
+def _unpickle_cifar(fileobj) -> tuple[np.ndarray, np.ndarray]:
+    d = pickle.load(fileobj, encoding="bytes")
+    images = np.asarray(d[b"data"], np.uint8).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
+    return images, np.asarray(d[b"labels"], np.int32)
+
+
+def _load_cifar10(directory: pathlib.Path, split: str) -> Dataset:
+    names = {"train": [f"data_batch_{i}" for i in range(1, 6)], "test": ["test_batch"]}.get(split)
+    if names is None:
+        raise ValueError(f"cifar10 has splits 'train' and 'test', not '{split}'")
+    folder = _find(directory, "cifar-10-batches-py") or directory
+    parts = []
+    if all((folder / n).exists() for n in names):
+        for n in names:
+            with open(folder / n, "rb") as f:
+                parts.append(_unpickle_cifar(f))
+    elif (tarball := _find(directory, "cifar-10-python.tar.gz")) is not None:
+        with tarfile.open(tarball) as tar:
+            for n in names:
+                parts.append(_unpickle_cifar(tar.extractfile(f"cifar-10-batches-py/{n}")))
+    else:
+        raise FileNotFoundError(f"CIFAR-10 batches ({', '.join(names)}) not in {directory}")
+    return {"image": np.concatenate([p[0] for p in parts]), "label": np.concatenate([p[1] for p in parts])}
+
+
+def celeba_preprocess(image: np.ndarray, size: int, crop: int = CELEBA_CROP) -> np.ndarray:
+    """Center-crops a face to crop x crop, then resizes to size x size (area-averaging)."""
+    from PIL import Image
+
+    h, w = image.shape[:2]
+    top, left = (h - crop) // 2, (w - crop) // 2
+    face = Image.fromarray(image[top : top + crop, left : left + crop])
+    return np.asarray(face.resize((size, size), Image.Resampling.BOX), dtype=np.uint8)
+
+
+def _read_celeba_attributes(path: pathlib.Path) -> tuple[list[str], list[str], np.ndarray]:
+    lines = path.read_text().splitlines()
+    names = lines[1].split()
+    files, values = [], []
+    for line in lines[2:]:
+        parts = line.split()
+        if parts:
+            files.append(parts[0])
+            values.append([int(v) > 0 for v in parts[1:]])
+    return names, files, np.asarray(values, np.int8)
+
+
+def _load_celeba(
+    directory: pathlib.Path, split: str, image_size: int, max_examples: int | None, cache_dir: str
+) -> Dataset:
+    from PIL import Image
+
+    images_dir = _find(directory, "img_align_celeba")
+    attr_path = _find(directory, "list_attr_celeba.txt")
+    if images_dir is None or attr_path is None:
+        raise FileNotFoundError(f"img_align_celeba/ and list_attr_celeba.txt not in {directory}")
+    names, files, attrs = _read_celeba_attributes(attr_path)
+    part_path = _find(directory, "list_eval_partition.txt")
+    split_ids = {"train": 0, "validation": 1, "test": 2}
+    if split not in split_ids and split != "all":
+        raise ValueError(f"celeb_a has splits train, validation, test and all, not '{split}'")
+    if part_path is not None and split != "all":
+        partition = dict(line.split() for line in part_path.read_text().splitlines() if line.strip())
+        keep = [i for i, f in enumerate(files) if int(partition[f]) == split_ids[split]]
+    elif split in ("train", "all"):
+        keep = list(range(len(files)))
+    else:
+        raise FileNotFoundError(f"list_eval_partition.txt (needed for split '{split}') not in {directory}")
+    keep = keep[:max_examples] if max_examples else keep
+    cache = pathlib.Path(cache_dir).expanduser() / (
+        f"celeb_a_{split}_{image_size}px_crop{CELEBA_CROP}_{len(keep)}.npz"
+    )
+    if cache.exists():
+        with np.load(cache) as z:
+            images = z["image"]
+    else:
+        logging.info("Decoding %d CelebA images to %dpx (cached at %s)", len(keep), image_size, cache)
+        images = np.stack(
+            [celeba_preprocess(np.asarray(Image.open(images_dir / files[i]).convert("RGB")), image_size) for i in keep]
+        )
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache.with_suffix(".tmp.npz")
+        np.savez(tmp, image=images)
+        os.replace(tmp, cache)
+    # Binary label for plain classifiers: the "Male" attribute.
+    attributes = attrs[keep]
+    return {
+        "image": images,
+        "label": attributes[:, names.index("Male")].astype(np.int32),
+        "attributes": attributes,
+        "attribute_names": np.asarray(names),
+    }
+
+
+_LOCAL_READERS = {
+    "mnist": _load_idx_dataset,
+    "fashion_mnist": _load_idx_dataset,
+    "svhn_cropped": _load_svhn,
+    "cifar10": _load_cifar10,
+}
+
+
+def _has_local_files(name: str, directory: pathlib.Path) -> bool:
+    markers = {
+        "mnist": ["train-images-idx3-ubyte.gz", "train-images-idx3-ubyte", "t10k-images-idx3-ubyte.gz"],
+        "fashion_mnist": ["train-images-idx3-ubyte.gz", "train-images-idx3-ubyte", "t10k-images-idx3-ubyte.gz"],
+        "svhn_cropped": ["train_32x32.mat", "test_32x32.mat"],
+        "cifar10": ["cifar-10-batches-py", "cifar-10-python.tar.gz", "data_batch_1", "test_batch"],
+        "celeb_a": ["list_attr_celeba.txt"],
+    }[name]
+    return directory.is_dir() and any((directory / m).exists() for m in markers)
+
+
+# ---------------------------------------------------------------------------------------------
+# tfds.
+
+
+def _load_tfds(name: str, split: str, data_dir: str | None) -> Dataset | None:
+    """Reads a prepared tfds dataset into numpy; None when it has not been prepared."""
+    import tensorflow_datasets as tfds
+
+    builder = tfds.builder(name, data_dir=data_dir or None)
+    if not builder.is_prepared():
+        return None
+    tfds_split = {"validation": "validation"}.get(split, split)
+    try:
+        import tensorflow  # noqa: F401  # tfds.load's numpy path needs TensorFlow.
+
+        data = tfds.as_numpy(builder.as_dataset(split=tfds_split, batch_size=-1))
+    except ImportError:
+        # Without TensorFlow, tfds reads array_record-prepared datasets as random-access sources.
+        source = builder.as_data_source(split=tfds_split)
+        examples = [source[i] for i in range(len(source))]
+        data = {k: np.stack([e[k] for e in examples]) for k in examples[0]}
+    out = {"image": np.asarray(data["image"], np.uint8)}
+    if "label" in data:
+        out["label"] = np.asarray(data["label"], np.int32)
+    if "attributes" in data:
+        attr_names = sorted(data["attributes"])
+        out["attributes"] = np.stack([data["attributes"][a] for a in attr_names], -1).astype(np.int8)
+        out["attribute_names"] = np.asarray(attr_names)
+        out["label"] = np.asarray(data["attributes"]["Male"], np.int32)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Entry point.
+
+
+def load_split(
+    name: str,
+    split: str,
+    *,
+    manual_dir: str | None = None,
+    tfds_data_dir: str | None = None,
+    image_size: int | None = None,
+    max_examples: int | None = None,
+    cache_dir: str = "~/.cache/ganjax",
+) -> Dataset:
+    """Loads one split of a dataset as uint8 NHWC images and int32 labels.
+
+    Args:
+      name: one of DATASETS.
+      split: "train" or "test" (CelebA also "validation").
+      manual_dir: folder with the original files; searched in default_dirs(name) when empty.
+      tfds_data_dir: tfds data_dir to read a prepared copy from when no local files exist.
+      image_size: CelebA only: output side after the 108-pixel center crop (28, 32, 64...).
+      max_examples: keep only the first N examples (quick runs).
+      cache_dir: where decoded CelebA arrays are cached.
+
+    Raises:
+      DatasetNotFoundError: with what to download and where to put it.
+    """
+    if name not in DATASETS:
+        raise ValueError(f"Unknown dataset '{name}'; choose one of {DATASETS}")
+    if manual_dir:
+        directory = pathlib.Path(manual_dir).expanduser()
+        if not directory.is_dir():
+            raise DatasetNotFoundError(
+                f"config.data.manual_dir={manual_dir!r} is not a directory. Put {_DOWNLOAD_HINTS[name]} "
+                f"there, or point config.data.manual_dir at the folder that holds them."
+            )
+        candidates = [directory]
+    else:
+        candidates = [d for d in default_dirs(name) if _has_local_files(name, d)]
+    if candidates:
+        directory = candidates[0]
+        logging.info("Reading %s/%s from local files in %s", name, split, directory)
+        try:
+            if name == "celeb_a":
+                data = _load_celeba(directory, split, image_size or 64, max_examples, cache_dir)
+            else:
+                data = _LOCAL_READERS[name](directory, split)
+        except FileNotFoundError as e:
+            raise DatasetNotFoundError(
+                f"Dataset '{name}' split '{split}': {e}. Put {_DOWNLOAD_HINTS[name]} in {directory} "
+                "(or set config.data.manual_dir to the folder that holds them)."
+            ) from e
+    else:
+        data = _load_tfds(name, split, tfds_data_dir)
+        if data is None:
+            looked = ", ".join(str(d) for d in default_dirs(name))
+            raise DatasetNotFoundError(
+                f"Dataset '{name}' not found: no local files in [{looked}] and no prepared tfds copy. "
+                f"Download {_DOWNLOAD_HINTS[name]}, put them in one of those folders, or pass "
+                f"--config.data.manual_dir=/path/to/folder."
+            )
+        if name == "celeb_a":
+            data["image"] = np.stack([celeba_preprocess(im, image_size or 64) for im in data["image"]])
+    if max_examples:
+        data = {k: (v[:max_examples] if k != "attribute_names" else v) for k, v in data.items()}
+    return data

@@ -1,0 +1,1 @@
+"""Evaluation: sample grids and training curves (classifier metrics and FID come later)."""

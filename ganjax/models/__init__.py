@@ -1,0 +1,63 @@
+"""Generator/discriminator families, looked up by name from `config.model.name`."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import ml_collections
+
+from ganjax.models.dcgan import DCGANDiscriminator, DCGANGenerator
+from ganjax.models.mlp import MLPDiscriminator, MLPGenerator
+
+ModelFactory = Callable[[ml_collections.ConfigDict, tuple[int, int, int]], tuple[nn.Module, nn.Module]]
+
+
+def _mlp(cfg: ml_collections.ConfigDict, image_shape: tuple[int, int, int]):
+    return (
+        MLPGenerator(image_shape=image_shape, hidden=cfg.hidden, leaky_slope=cfg.leaky_slope),
+        MLPDiscriminator(hidden=cfg.hidden, leaky_slope=cfg.leaky_slope),
+    )
+
+
+def _dcgan(cfg: ml_collections.ConfigDict, image_shape: tuple[int, int, int]):
+    h, w, c = image_shape
+    if h != w:
+        raise ValueError(f"DCGAN needs square images, got {h}x{w}")
+    return (
+        DCGANGenerator(
+            resolution=h,
+            channels=c,
+            base_features=cfg.g_features,
+            init_std=cfg.init_std,
+            conv_transpose_impl=cfg.conv_transpose_impl,
+        ),
+        DCGANDiscriminator(resolution=h, base_features=cfg.d_features, init_std=cfg.init_std),
+    )
+
+
+MODELS: dict[str, ModelFactory] = {"mlp": _mlp, "dcgan": _dcgan}
+
+
+def create_models(
+    cfg: ml_collections.ConfigDict, image_shape: tuple[int, int, int]
+) -> tuple[nn.Module, nn.Module]:
+    """Builds (generator, discriminator) for `cfg.name` from explicit config fields.
+
+    Raises:
+      ValueError: for an unknown model name.
+    """
+    if cfg.name not in MODELS:
+        raise ValueError(f"Unknown model '{cfg.name}'; choose one of {sorted(MODELS)}")
+    return MODELS[cfg.name](cfg, tuple(image_shape))
+
+
+def sample_latents(key: jax.Array, num: int, dim: int, dist: str) -> jax.Array:
+    """Draws [num, dim] latents: "uniform" is U(-1, 1), "normal" is N(0, 1)."""
+    if dist == "uniform":
+        return jax.random.uniform(key, (num, dim), minval=-1.0, maxval=1.0)
+    if dist == "normal":
+        return jax.random.normal(key, (num, dim))
+    raise ValueError(f"Unknown latent distribution '{dist}'; use 'uniform' or 'normal'")

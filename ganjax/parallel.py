@@ -1,0 +1,47 @@
+"""Data parallelism over all local devices: a 1-D mesh with a "data" axis.
+
+Train steps are `jax.jit`-compiled with the state replicated and batches sharded on their batch
+axis; XLA inserts the gradient all-reduce and computes batch-norm statistics over the global
+batch, so results do not depend on the number of devices (up to float summation order).
+"""
+
+from __future__ import annotations
+
+import jax
+import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+
+DATA_AXIS = "data"
+
+
+def create_mesh(num_devices: int | None = None) -> Mesh:
+    """A mesh over the first `num_devices` local devices (all when None)."""
+    devices = jax.local_devices()
+    if num_devices:
+        if num_devices > len(devices):
+            raise ValueError(f"Asked for {num_devices} devices but only {len(devices)} are visible")
+        devices = devices[:num_devices]
+    return Mesh(np.asarray(devices), (DATA_AXIS,))
+
+
+def replicated(mesh: Mesh) -> NamedSharding:
+    return NamedSharding(mesh, P())
+
+
+def batch_sharding(mesh: Mesh, batch_axis: int = 0) -> NamedSharding:
+    """Shards dimension `batch_axis` over the data axis."""
+    return NamedSharding(mesh, P(*([None] * batch_axis), DATA_AXIS))
+
+
+def check_batch_size(batch_size: int, mesh: Mesh) -> None:
+    n = mesh.devices.size
+    if batch_size % n:
+        raise ValueError(
+            f"config.train.batch_size={batch_size} is not divisible by the {n} devices in use; "
+            f"use a multiple of {n} or fewer devices (--num_devices)."
+        )
+
+
+def put_batch(batch: dict[str, np.ndarray], sharding: NamedSharding) -> dict[str, jax.Array]:
+    """Host numpy batch (this process's part of the global batch) -> sharded global arrays."""
+    return {k: jax.make_array_from_process_local_data(sharding, v) for k, v in batch.items()}
