@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import logging as pylogging
+import re
 import sys
 
-from absl import logging
+from absl import flags, logging
 
 from ganjax.checkpointing import CheckpointError
 from ganjax.data import DatasetNotFoundError
 from ganjax.train import NonFiniteError
 
 # Errors whose message already says what went wrong and how to fix it: print it, exit 1.
-USER_ERRORS = (DatasetNotFoundError, CheckpointError, NonFiniteError, ValueError, FileNotFoundError)
+USER_ERRORS = (DatasetNotFoundError, CheckpointError, NonFiniteError, ValueError, OSError)
 
 
 class _QuietLibraries(pylogging.Filter):
@@ -29,6 +30,26 @@ def setup_logging() -> None:
     handler = logging.get_absl_handler()
     handler.python_handler.stream = sys.stderr
     handler.addFilter(_QuietLibraries())
+
+
+def parse_flags(argv: list[str]) -> list[str]:
+    """absl flag parsing with one clear line for a bad flag or config override."""
+    try:
+        return flags.FLAGS(argv)
+    except (flags.Error, AttributeError, KeyError, TypeError, ValueError) as e:
+        sys.exit(
+            f"ERROR: bad flag or config override: {_last_error_line(str(e))}\n"
+            "Config keys are listed in the config file (and in <workdir>/config.json of a past run); "
+            "see --helpfull for the flags."
+        )
+
+
+def _last_error_line(message: str) -> str:
+    """The final 'SomeError: text' of a message that may embed a traceback, on one line."""
+    lines = [l.strip() for l in message.replace("\\n", "\n").splitlines() if l.strip()]
+    errors = [l for l in lines if re.match(r"^\w+(Error|Exception): ", l)]
+    text = errors[-1].split(": ", 1)[1] if errors else " ".join(lines)
+    return text.strip("'\"").replace("\\'", "'")
 
 
 def fail(error: Exception) -> None:

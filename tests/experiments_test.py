@@ -1,0 +1,56 @@
+"""The command-line entry points, run as a user runs them (subprocesses)."""
+
+import json
+import os
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+
+
+def run(*args, timeout=600):
+    env = {**os.environ, "JAX_PLATFORMS": "cpu"}
+    return subprocess.run([sys.executable, "-m", *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def test_train_then_sample_end_to_end(mnist_dir, tmp_path):
+    wd = tmp_path / "run"
+    proc = run("experiments.train", "--config=configs/fashion_mnist_gan.py:tiny", f"--workdir={wd}",
+               f"--config.data.manual_dir={mnist_dir}", "--config.optim.d.learning_rate=1e-4")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "Samples:" in proc.stdout and "step 6/6" in proc.stderr
+    config = json.loads((wd / "config.json").read_text())
+    assert config["optim"]["d"]["learning_rate"] == 1e-4  # The override reached the run.
+    results = json.loads((wd / "results.json").read_text())
+    assert {"d_loss", "g_loss", "images_per_sec"} <= set(results)
+
+    out = tmp_path / "grid.png"
+    proc = run("experiments.sample", f"--workdir={wd}", "--num=9", f"--out={out}")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    from PIL import Image
+
+    assert Image.open(out).size == (3 * 30 + 2, 3 * 30 + 2)
+
+
+def test_mistyped_config_key_fails_loudly(tmp_path):
+    proc = run("experiments.train", "--config=configs/fashion_mnist_gan.py:tiny", f"--workdir={tmp_path}",
+               "--config.optim.d.learnig_rate=1e-4")
+    assert proc.returncode != 0
+    assert "learnig_rate" in proc.stderr
+    assert not (tmp_path / "config.json").exists()
+
+
+def test_missing_data_directory_is_one_clear_message(tmp_path):
+    proc = run("experiments.train", "--config=configs/svhn_dcgan.py:tiny", f"--workdir={tmp_path}",
+               f"--config.data.manual_dir={tmp_path}/nowhere")
+    assert proc.returncode == 1
+    assert "ERROR:" in proc.stderr and "train_32x32.mat" in proc.stderr and "manual_dir" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_sample_from_empty_workdir(tmp_path):
+    proc = run("experiments.sample", f"--workdir={tmp_path}")
+    assert proc.returncode == 1 and "not a ganjax run folder" in proc.stderr

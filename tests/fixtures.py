@@ -1,0 +1,99 @@
+"""Writes tiny datasets in the real original formats (IDX .gz, .mat, CIFAR pickles, CelebA)."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import pathlib
+import pickle
+import struct
+import tarfile
+
+import numpy as np
+
+
+def _pattern_images(n: int, h: int, w: int, c: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Class-dependent images (a bright bar whose position encodes the label) plus noise."""
+    rng = np.random.default_rng(seed)
+    labels = np.arange(n) % 10
+    images = rng.integers(0, 60, size=(n, h, w, c), dtype=np.uint8)
+    for i, y in enumerate(labels):
+        row = (y * h) // 10
+        images[i, row : row + max(h // 10, 1)] = 255
+    return images, labels.astype(np.uint8)
+
+
+def write_idx(path: pathlib.Path, array: np.ndarray, compress: bool = True) -> None:
+    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(struct.pack(">I", d) for d in array.shape)
+    data = header + np.ascontiguousarray(array, np.uint8).tobytes()
+    if compress:
+        with gzip.open(path, "wb") as f:
+            f.write(data)
+    else:
+        path.write_bytes(data)
+
+
+def make_mnist(directory: pathlib.Path, n_train: int = 256, n_test: int = 64, compress: bool = True) -> pathlib.Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    suffix = ".gz" if compress else ""
+    for prefix, n, seed in (("train", n_train, 0), ("t10k", n_test, 1)):
+        images, labels = _pattern_images(n, 28, 28, 1, seed)
+        write_idx(directory / f"{prefix}-images-idx3-ubyte{suffix}", images[..., 0], compress)
+        write_idx(directory / f"{prefix}-labels-idx1-ubyte{suffix}", labels, compress)
+    return directory
+
+
+def make_svhn(directory: pathlib.Path, n_train: int = 64, n_test: int = 32) -> pathlib.Path:
+    import scipy.io
+
+    directory.mkdir(parents=True, exist_ok=True)
+    for split, n, seed in (("train", n_train, 2), ("test", n_test, 3)):
+        images, labels = _pattern_images(n, 32, 32, 3, seed)
+        y = np.where(labels == 0, 10, labels).reshape(-1, 1)  # SVHN's .mat labels 0 as 10.
+        scipy.io.savemat(directory / f"{split}_32x32.mat", {"X": images.transpose(1, 2, 3, 0), "y": y})
+    return directory
+
+
+def make_cifar10(directory: pathlib.Path, per_batch: int = 20, as_tarball: bool = False) -> pathlib.Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    files = {}
+    for i, name in enumerate([f"data_batch_{k}" for k in range(1, 6)] + ["test_batch"]):
+        images, labels = _pattern_images(per_batch, 32, 32, 3, 10 + i)
+        d = {b"data": images.transpose(0, 3, 1, 2).reshape(per_batch, -1), b"labels": labels.tolist()}
+        files[name] = pickle.dumps(d)
+    if as_tarball:
+        with tarfile.open(directory / "cifar-10-python.tar.gz", "w:gz") as tar:
+            for name, blob in files.items():
+                info = tarfile.TarInfo(f"cifar-10-batches-py/{name}")
+                info.size = len(blob)
+                tar.addfile(info, io.BytesIO(blob))
+    else:
+        (directory / "cifar-10-batches-py").mkdir(exist_ok=True)
+        for name, blob in files.items():
+            (directory / "cifar-10-batches-py" / name).write_bytes(blob)
+    return directory
+
+
+CELEBA_ATTRS = ["5_o_Clock_Shadow", "Male", "Smiling", "Young"]
+
+
+def make_celeba(directory: pathlib.Path, n: int = 12) -> pathlib.Path:
+    """Aligned-CelebA-shaped JPEGs (178 wide, 218 high) with attribute and partition files."""
+    from PIL import Image
+
+    (directory / "img_align_celeba").mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(4)
+    attr_lines = [str(n), " ".join(CELEBA_ATTRS)]
+    part_lines = []
+    for i in range(n):
+        name = f"{i + 1:06d}.jpg"
+        image = np.full((218, 178, 3), 40, np.uint8)
+        image[55:163, 35:143] = 200  # The central 108x108 face box is bright.
+        image += rng.integers(0, 10, image.shape, dtype=np.uint8)
+        Image.fromarray(image).save(directory / "img_align_celeba" / name, quality=95)
+        male = 1 if i % 2 else -1
+        attr_lines.append(f"{name} -1 {male:2d} 1 -1")
+        part_lines.append(f"{name} {0 if i < n - 4 else (1 if i < n - 2 else 2)}")
+    (directory / "list_attr_celeba.txt").write_text("\n".join(attr_lines) + "\n")
+    (directory / "list_eval_partition.txt").write_text("\n".join(part_lines) + "\n")
+    return directory

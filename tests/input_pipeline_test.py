@@ -1,0 +1,138 @@
+"""Dataset readers on fixtures in the real formats, missing-data errors, and the iterator."""
+
+import gzip
+import pathlib
+
+import numpy as np
+import pytest
+
+from ganjax.data import BatchIterator, DatasetNotFoundError, load_split, prefetch, sources
+from tests import fixtures
+
+
+def test_idx_reader_gz_and_raw(tmp_path):
+    for compress in (True, False):
+        d = fixtures.make_mnist(tmp_path / str(compress), n_train=30, n_test=10, compress=compress)
+        train = load_split("mnist", "train", manual_dir=str(d))
+        test = load_split("fashion_mnist", "test", manual_dir=str(d))
+        assert train["image"].shape == (30, 28, 28, 1) and train["image"].dtype == np.uint8
+        assert test["image"].shape == (10, 28, 28, 1)
+        np.testing.assert_array_equal(train["label"], np.arange(30) % 10)
+        expected, _ = fixtures._pattern_images(30, 28, 28, 1, 0)
+        np.testing.assert_array_equal(train["image"], expected)
+
+
+def test_idx_reader_rejects_truncated_file(tmp_path):
+    d = fixtures.make_mnist(tmp_path, n_train=20, n_test=5)
+    path = d / "train-images-idx3-ubyte.gz"
+    with gzip.open(path) as f:
+        data = f.read()
+    with gzip.open(path, "wb") as f:
+        f.write(data[:-100])
+    with pytest.raises(ValueError, match="truncated"):
+        load_split("mnist", "train", manual_dir=str(d))
+
+
+def test_real_debian_fashion_mnist_when_installed():
+    d = pathlib.Path("/usr/share/datasets/fashion-mnist")
+    if not d.exists():
+        pytest.skip("dataset-fashion-mnist is not installed (the README's set-up installs it)")
+    data = load_split("fashion_mnist", "test")  # Found in the standard place.
+    assert data["image"].shape == (10000, 28, 28, 1)
+    assert np.bincount(data["label"]).tolist() == [1000] * 10
+
+
+def test_svhn_mat(tmp_path):
+    d = fixtures.make_svhn(tmp_path)
+    train = load_split("svhn_cropped", "train", manual_dir=str(d))
+    assert train["image"].shape == (64, 32, 32, 3)
+    np.testing.assert_array_equal(train["label"], np.arange(64) % 10)  # 10 -> 0
+    expected, _ = fixtures._pattern_images(64, 32, 32, 3, 2)
+    np.testing.assert_array_equal(train["image"], expected)
+
+
+@pytest.mark.parametrize("as_tarball", [False, True])
+def test_cifar10_batches_and_tarball(tmp_path, as_tarball):
+    d = fixtures.make_cifar10(tmp_path, per_batch=20, as_tarball=as_tarball)
+    train = load_split("cifar10", "train", manual_dir=str(d))
+    test = load_split("cifar10", "test", manual_dir=str(d))
+    assert train["image"].shape == (100, 32, 32, 3) and test["image"].shape == (20, 32, 32, 3)
+    expected, _ = fixtures._pattern_images(20, 32, 32, 3, 10)
+    np.testing.assert_array_equal(train["image"][:20], expected)
+
+
+def test_celeba_crop_resize_attributes_and_splits(tmp_path):
+    d = fixtures.make_celeba(tmp_path / "celeba", n=12)
+    train = load_split("celeb_a", "train", manual_dir=str(d), image_size=28, cache_dir=str(tmp_path / "cache"))
+    assert train["image"].shape == (8, 28, 28, 3)
+    # The 108x108 center crop is exactly the bright face box: no dark border survives.
+    assert train["image"].min() >= 190
+    np.testing.assert_array_equal(train["label"], np.arange(8) % 2)  # "Male"
+    assert train["attributes"].shape == (8, 4)
+    assert list(train["attribute_names"]) == fixtures.CELEBA_ATTRS
+    val = load_split("celeb_a", "validation", manual_dir=str(d), image_size=64, cache_dir=str(tmp_path / "cache"))
+    assert val["image"].shape == (2, 64, 64, 3)
+    assert list((tmp_path / "cache").iterdir())  # Decoded faces are cached.
+    again = load_split("celeb_a", "train", manual_dir=str(d), image_size=28, cache_dir=str(tmp_path / "cache"))
+    np.testing.assert_array_equal(again["image"], train["image"])
+
+
+def test_missing_manual_dir_names_the_fix(tmp_path):
+    with pytest.raises(DatasetNotFoundError, match="svhn_cropped|train_32x32.mat"):
+        load_split("svhn_cropped", "train", manual_dir=str(tmp_path / "nope"))
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DatasetNotFoundError, match="cifar-10-python.tar.gz"):
+        load_split("cifar10", "train", manual_dir=str(tmp_path / "empty"))
+
+
+def test_no_local_files_and_no_tfds_copy(tmp_path, monkeypatch):
+    monkeypatch.setattr(sources, "default_dirs", lambda name: [tmp_path / "a" / name])
+    with pytest.raises(DatasetNotFoundError, match="manual_dir"):
+        load_split("cifar10", "train", tfds_data_dir=str(tmp_path / "tfds"))
+
+
+def test_unknown_dataset():
+    with pytest.raises(ValueError, match="Unknown dataset"):
+        load_split("imagenet", "train")
+
+
+def _data(n=50):
+    return {"image": np.arange(n, dtype=np.uint8).reshape(n, 1, 1, 1), "label": np.arange(n)}
+
+
+def test_iterator_epochs_are_permutations_and_deterministic():
+    it = BatchIterator(_data(), batch_size=10, seed=3)
+    epoch = np.concatenate([next(it)["image"].ravel() for _ in range(5)])
+    assert sorted(epoch.tolist()) == list(range(50))
+    epoch2 = np.concatenate([next(it)["image"].ravel() for _ in range(5)])
+    assert sorted(epoch2.tolist()) == list(range(50)) and not np.array_equal(epoch, epoch2)
+    other_seed = BatchIterator(_data(), batch_size=10, seed=4)
+    assert not np.array_equal(next(other_seed)["image"], BatchIterator(_data(), batch_size=10, seed=3).batch_at(0)["image"])
+
+
+def test_iterator_resumes_exactly():
+    full = BatchIterator(_data(), batch_size=8, seed=0, batches_per_step=2)
+    seq = [next(full)["image"] for _ in range(9)]
+    resumed = BatchIterator(_data(), batch_size=8, seed=0, batches_per_step=2, start_step=4)
+    for k in range(4, 9):
+        batch = next(resumed)["image"]
+        assert batch.shape == (2, 8, 1, 1, 1)
+        np.testing.assert_array_equal(batch, seq[k])
+
+
+def test_iterator_too_small_dataset():
+    with pytest.raises(ValueError, match="batch_size"):
+        BatchIterator(_data(5), batch_size=10, seed=0)
+
+
+def test_prefetch_preserves_order_and_reraises():
+    assert list(prefetch(iter(range(7)), lambda x: x * 2)) == [0, 2, 4, 6, 8, 10, 12]
+
+    def broken():
+        yield 1
+        raise OSError("disk gone")
+
+    out = prefetch(broken(), lambda x: x)
+    assert next(out) == 1
+    with pytest.raises(OSError, match="disk gone"):
+        next(out)

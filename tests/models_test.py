@@ -1,0 +1,96 @@
+"""Shapes of every model at every resolution, and the transposed convolution's arithmetic."""
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import pytest
+
+from ganjax import models
+from ganjax.models import dcgan, layers
+
+
+@pytest.mark.parametrize(
+    "resolution,channels,start,n_up", [(28, 1, 7, 2), (32, 3, 4, 3), (64, 3, 4, 4)]
+)
+def test_dcgan_shapes(resolution, channels, start, n_up):
+    assert dcgan.start_resolution(resolution) == (start, n_up)
+    g = dcgan.DCGANGenerator(resolution=resolution, channels=channels, base_features=8)
+    d = dcgan.DCGANDiscriminator(resolution=resolution, base_features=8)
+    z = jnp.ones((3, 100))
+    gv = g.init(jax.random.key(0), z, train=False)
+    x = g.apply(gv, z, train=False)
+    assert x.shape == (3, resolution, resolution, channels)
+    assert float(jnp.abs(x).max()) <= 1.0
+    dv = d.init(jax.random.key(1), x, train=False)
+    logits, feats = d.apply(dv, x, train=False, return_features=True)
+    assert logits.shape == (3,)
+    # The last feature map is start x start with base * 2^(n-1) channels.
+    assert feats.shape == (3, start * start * 8 * 2 ** (n_up - 1))
+    # Every generator layer doubles the map: one Dense projection + n_up transposed convs.
+    kernels = [p["kernel"].shape for k, p in gv["params"].items() if k.startswith("ConvTranspose")]
+    assert len(kernels) == n_up and kernels[-1] == (4, 4, 8, channels)
+
+
+def test_dcgan64_matches_standard_widths():
+    """DCGAN-64 with 64 base features is the standard Radford network (same parameter count)."""
+    g = dcgan.DCGANGenerator(resolution=64, channels=3, base_features=64)
+    d = dcgan.DCGANDiscriminator(resolution=64, base_features=64)
+    gv = jax.eval_shape(lambda: g.init(jax.random.key(0), jnp.ones((1, 100)), train=False))
+    dv = jax.eval_shape(lambda: d.init(jax.random.key(0), jnp.ones((1, 64, 64, 3)), train=False))
+    count = lambda tree: sum(int(np.prod(x.shape)) for x in jax.tree.leaves(tree))
+    # PyTorch's DCGAN: G 3,576,704 params, D 2,765,568 params (conv weights + BN affine).
+    assert count(gv["params"]) == 3_576_704
+    assert count(dv["params"]) == 2_765_568
+
+
+def test_bad_resolution():
+    with pytest.raises(ValueError, match="resolution"):
+        dcgan.start_resolution(30)
+
+
+def test_mlp_shapes():
+    g = models.mlp.MLPGenerator(image_shape=(28, 28, 1))
+    d = models.mlp.MLPDiscriminator()
+    z = jax.random.uniform(jax.random.key(0), (5, 100), minval=-1, maxval=1)
+    gv = g.init(jax.random.key(1), z)
+    x = g.apply(gv, z)
+    assert x.shape == (5, 28, 28, 1) and float(jnp.abs(x).max()) <= 1.0
+    assert gv["params"]["hidden"]["kernel"].shape == (100, 128)
+    assert d.apply(d.init(jax.random.key(2), x), x).shape == (5,)
+
+
+def _torch_conv_transpose_reference(x, w, stride, padding):
+    """Scatter form of PyTorch's ConvTranspose2d, in numpy. x [B,H,W,Ci], w [K,K,Ci,Co]."""
+    b, h, wd, _ = x.shape
+    k = w.shape[0]
+    full = np.zeros((b, (h - 1) * stride + k, (wd - 1) * stride + k, w.shape[3]))
+    for i in range(h):
+        for j in range(wd):
+            full[:, i * stride : i * stride + k, j * stride : j * stride + k] += np.einsum("bc,klcd->bkld", x[:, i, j], w)
+    out_h = (h - 1) * stride - 2 * padding + k
+    return full[:, padding : padding + out_h, padding : padding + out_h]
+
+
+@pytest.mark.parametrize("stride,padding,k,h", [(2, 1, 4, 5), (2, 0, 3, 4), (1, 0, 4, 1), (3, 1, 5, 3)])
+def test_conv_transpose_direct_matches_pytorch_arithmetic(stride, padding, k, h):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(2, h, h, 3)).astype(np.float32)
+    w = rng.normal(size=(k, k, 3, 4)).astype(np.float32)
+    got = layers.conv_transpose_direct(jnp.asarray(x), jnp.asarray(w), stride, padding)
+    np.testing.assert_allclose(got, _torch_conv_transpose_reference(x, w, stride, padding), rtol=1e-4, atol=1e-4)
+
+
+def test_registry_unknown_model():
+    cfg = ml_collections.ConfigDict({"name": "stylegan9"})
+    with pytest.raises(ValueError, match="Unknown model"):
+        models.create_models(cfg, (28, 28, 1))
+
+
+def test_latents():
+    u = models.sample_latents(jax.random.key(0), 1000, 10, "uniform")
+    assert float(u.min()) >= -1 and float(u.max()) <= 1 and abs(float(u.mean())) < 0.05
+    n = models.sample_latents(jax.random.key(0), 1000, 10, "normal")
+    assert abs(float(n.std()) - 1) < 0.05
+    with pytest.raises(ValueError):
+        models.sample_latents(jax.random.key(0), 2, 2, "cauchy")
