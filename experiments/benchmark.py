@@ -1,0 +1,42 @@
+"""Times one full GAN training iteration (D update(s) + G update) on synthetic batches.
+
+  python -m experiments.benchmark --model=dcgan64 --batch=64 [--steps=10] [--devices=N]
+
+Prints one JSON line per run. To try N devices on a CPU, set
+XLA_FLAGS=--xla_force_host_platform_device_count=N before the command.
+"""
+
+import json
+
+from absl import app, flags
+
+from experiments import common
+from ganjax import benchmarking
+
+_MODEL = flags.DEFINE_list(
+    "model", ["dcgan64"], f"One or more of {sorted(benchmarking.BENCHMARKS)}, or conv_transpose_layer."
+)
+_BATCH = flags.DEFINE_integer("batch", 64, "Global batch size.")
+_STEPS = flags.DEFINE_integer("steps", 10, "Timed steps (after warm-up).")
+_WARMUP = flags.DEFINE_integer("warmup", 3, "Untimed steps after compilation.")
+_DEVICES = flags.DEFINE_integer("devices", None, "Use the first N devices (default: all).")
+_IMPL = flags.DEFINE_enum("conv_transpose_impl", None, ["auto", "direct", "subpixel"], "Override the transposed-convolution implementation.")
+
+
+def main(argv):
+    del argv
+    for model in _MODEL.value:
+        if model == "conv_transpose_layer":  # The layer micro-benchmark, both implementations.
+            for impl in ("direct", "subpixel"):
+                print(json.dumps(benchmarking.run_conv_transpose_layer(impl, batch=_BATCH.value)), flush=True)
+            continue
+        try:
+            row = benchmarking.run(model, _BATCH.value, steps=_STEPS.value, warmup=_WARMUP.value,
+                                   num_devices=_DEVICES.value, conv_transpose_impl=_IMPL.value)
+        except ValueError as e:
+            common.fail(e)
+        print(json.dumps(row), flush=True)
+
+
+if __name__ == "__main__":
+    app.run(main, flags_parser=common.parse_flags)

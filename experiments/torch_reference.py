@@ -1,0 +1,89 @@
+"""PyTorch versions of ganjax's benchmark networks, for side-by-side speed comparisons only.
+
+  pip install torch==2.13.0   # not a ganjax requirement
+  python -m experiments.torch_reference --model=dcgan28 --batch=64 [--steps=10] [--warmup=3]
+
+Same layers, widths, losses and optimizer as the JAX model; the step is the PyTorch DCGAN
+example's (one G forward, D on real and detached fake, G through the updated D). dcgan64 is the
+network of ../shared/bench/torch_dcgan64.py. Prints one JSON line like experiments.benchmark.
+"""
+
+import argparse
+import json
+import statistics
+import time
+
+import torch
+from torch import nn
+
+
+def _dcgan_g(nz, widths, start, nc):
+    layers = [nn.Linear(nz, start * start * widths[0], bias=False), nn.Unflatten(1, (widths[0], start, start)),
+              nn.BatchNorm2d(widths[0]), nn.ReLU(True)]
+    for a, b in zip(widths, widths[1:]):
+        layers += [nn.ConvTranspose2d(a, b, 4, 2, 1, bias=False), nn.BatchNorm2d(b), nn.ReLU(True)]
+    return nn.Sequential(*layers, nn.ConvTranspose2d(widths[-1], nc, 4, 2, 1, bias=False), nn.Tanh())
+
+
+def _dcgan_d(nc, widths, start):
+    layers, prev = [], nc
+    for i, w in enumerate(widths):
+        layers += [nn.Conv2d(prev, w, 4, 2, 1, bias=False)] + ([nn.BatchNorm2d(w)] if i else []) + [nn.LeakyReLU(0.2, True)]
+        prev = w
+    return nn.Sequential(*layers, nn.Flatten(), nn.Linear(start * start * prev, 1, bias=False))
+
+
+def build(model):
+    """(G, D, nz, image shape CHW, adam lr, beta1)."""
+    if model == "dcgan64":
+        return _dcgan_g(100, [512, 256, 128, 64], 4, 3), _dcgan_d(3, [64, 128, 256, 512], 4), 100, (3, 64, 64), 2e-4, 0.5
+    if model == "dcgan28":
+        return _dcgan_g(100, [128, 64], 7, 1), _dcgan_d(1, [64, 128], 7), 100, (1, 28, 28), 2e-4, 0.5
+    if model == "mlp_gan":
+        g = nn.Sequential(nn.Linear(100, 128), nn.LeakyReLU(0.01), nn.Linear(128, 784), nn.Tanh())
+        d = nn.Sequential(nn.Flatten(), nn.Linear(784, 128), nn.LeakyReLU(0.01), nn.Linear(128, 1))
+        return g, d, 100, (1, 28, 28), 2e-3, 0.9
+    raise SystemExit(f"unknown model {model}")
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--model", default="dcgan28")
+    p.add_argument("--batch", type=int, default=64)
+    p.add_argument("--steps", type=int, default=10)
+    p.add_argument("--warmup", type=int, default=3)
+    a = p.parse_args()
+    torch.manual_seed(0)
+    G, D, nz, shape, lr, b1 = build(a.model)
+    opt_g = torch.optim.Adam(G.parameters(), lr=lr, betas=(b1, 0.999))
+    opt_d = torch.optim.Adam(D.parameters(), lr=lr, betas=(b1, 0.999))
+    bce = nn.BCEWithLogitsLoss()
+    real = torch.rand(a.batch, *shape) * 2 - 1
+    ones, zeros = torch.ones(a.batch), torch.zeros(a.batch)
+
+    def step():
+        fake = G(torch.randn(a.batch, nz))
+        opt_d.zero_grad()
+        loss_d = bce(D(real).view(-1), ones) + bce(D(fake.detach()).view(-1), zeros)
+        loss_d.backward()
+        opt_d.step()
+        opt_g.zero_grad()
+        loss_g = bce(D(fake).view(-1), ones)
+        loss_g.backward()
+        opt_g.step()
+        return float(loss_d) + float(loss_g)
+
+    for _ in range(a.warmup):
+        step()
+    times = []
+    for _ in range(a.steps):
+        t = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - t)
+    med = statistics.median(times)
+    print(json.dumps({"framework": "torch", "model": a.model, "batch": a.batch, "threads": torch.get_num_threads(),
+                      "median_step_s": round(med, 5), "images_per_sec": round(a.batch / med, 2)}))
+
+
+if __name__ == "__main__":
+    main()

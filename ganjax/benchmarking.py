@@ -1,0 +1,128 @@
+"""Train-step benchmarks: the trainer's own jitted step on synthetic batches of the right shape.
+
+One timed step is one full training iteration exactly as `train_and_evaluate` runs it
+(`d_steps` discriminator updates + one generator update, batch norm and optimizer updates).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Callable
+
+import jax
+import ml_collections
+import numpy as np
+
+from ganjax import parallel, train
+
+# name -> (config factory, image shape)
+BENCHMARKS: dict[str, tuple[Callable[[], ml_collections.ConfigDict], tuple[int, int, int]]] = {}
+
+
+def register(name: str, image_shape: tuple[int, int, int]):
+    def wrap(fn):
+        BENCHMARKS[name] = (fn, image_shape)
+        return fn
+
+    return wrap
+
+
+@register("mlp_gan", (28, 28, 1))
+def _mlp_gan():
+    from configs import mnist_gan
+
+    return mnist_gan.get_config()
+
+
+@register("dcgan28", (28, 28, 1))
+def _dcgan28():
+    from configs import fashion_mnist_dcgan
+
+    return fashion_mnist_dcgan.get_config()
+
+
+@register("dcgan64", (64, 64, 3))
+def _dcgan64():
+    """The standard DCGAN-64 (nz 100, ngf = ndf = 64), as ../shared/bench/torch_dcgan64.py."""
+    from configs import celeba_dcgan
+
+    c = celeba_dcgan.get_config("64")
+    c.model.latent_dist = "normal"  # The PyTorch reference draws z ~ N(0, 1).
+    return c
+
+
+def run(
+    model: str,
+    batch: int,
+    *,
+    steps: int = 10,
+    warmup: int = 3,
+    num_devices: int | None = None,
+    conv_transpose_impl: str | None = None,
+) -> dict:
+    """Compiles and times the train step; returns the JSON-able result row."""
+    if model not in BENCHMARKS:
+        raise ValueError(f"Unknown benchmark model '{model}'; choose one of {sorted(BENCHMARKS)}")
+    make_config, image_shape = BENCHMARKS[model]
+    config = make_config()
+    config.train.batch_size = batch
+    if conv_transpose_impl:
+        config.model.conv_transpose_impl = conv_transpose_impl
+    mesh = parallel.create_mesh(num_devices)
+    parallel.check_batch_size(batch, mesh)
+    state = train.create_train_state(config, image_shape, jax.random.key(0), steps_per_epoch=1000, num_steps=10**6)
+    state_sharding = jax.tree.map(lambda _: parallel.replicated(mesh), state)
+    state = jax.device_put(state, state_sharding)
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (config.train.d_steps, batch, *image_shape), dtype=np.uint8)
+    data = parallel.put_batch({"image": images}, parallel.batch_sharding(mesh, 1))
+    key = jax.random.key(1)
+    step_fn = train.make_train_step(train.step_config(config), mesh, state_sharding)
+
+    t0 = time.perf_counter()
+    compiled = step_fn.lower(state, data, key).compile()
+    compile_s = time.perf_counter() - t0
+    for _ in range(warmup):
+        state, metrics = compiled(state, data, key)
+    jax.block_until_ready(metrics)
+    times = []
+    for _ in range(steps):
+        t = time.perf_counter()
+        state, metrics = compiled(state, data, key)
+        jax.block_until_ready(metrics)
+        times.append(time.perf_counter() - t)
+    median = float(np.median(times))
+    return {
+        "framework": "jax",
+        "model": model,
+        "batch": batch,
+        "backend": jax.default_backend(),
+        "devices": int(mesh.devices.size),
+        "conv_transpose_impl": config.model.conv_transpose_impl,
+        "compile_s": round(compile_s, 3),
+        "median_step_s": round(median, 5),
+        "p90_step_s": round(float(np.percentile(times, 90)), 5),
+        "images_per_sec": round(batch / median, 2),
+        "steps": steps,
+    }
+
+
+def run_conv_transpose_layer(impl: str, *, batch: int = 64, size: int = 16, cin: int = 128, cout: int = 64, steps: int = 5) -> dict:
+    """Times one 4x4 stride-2 transposed convolution: forward, and forward + both gradients."""
+    from ganjax.models import layers
+
+    rng = np.random.default_rng(0)
+    x = jax.numpy.asarray(rng.normal(size=(batch, size, size, cin)), jax.numpy.float32)
+    w = jax.numpy.asarray(rng.normal(size=(4, 4, cin, cout)) * 0.02, jax.numpy.float32)
+    fwd = jax.jit(lambda x, w: layers.conv_transpose(x, w, 2, 1, impl=impl))
+    grad = jax.jit(jax.grad(lambda x, w: jax.numpy.sum(layers.conv_transpose(x, w, 2, 1, impl=impl) ** 2), argnums=(0, 1)))
+    out = {"model": f"conv_transpose_{size}x{size}x{cin}_to_{cout}", "impl": impl, "batch": batch, "backend": jax.default_backend()}
+    for name, fn in (("forward", fwd), ("forward_backward", grad)):
+        jax.block_until_ready(fn(x, w))
+        times = []
+        for _ in range(steps):
+            t = time.perf_counter()
+            jax.block_until_ready(fn(x, w))
+            times.append(time.perf_counter() - t)
+        out[f"{name}_median_s"] = round(float(np.median(times)), 5)
+    return out
