@@ -125,3 +125,20 @@ def test_generator_output_independent_of_conv_transpose_impl():
         outs.append(g.apply(variables, z, train=True, mutable=["batch_stats"])[0])
     np.testing.assert_allclose(outs[0], outs[1], atol=1e-5)
     assert layers.default_conv_transpose_impl() == ("subpixel" if jax.default_backend() == "cpu" else "direct")
+
+
+@pytest.mark.parametrize("h,k,stride,padding", [(8, 4, 2, 1), (7, 4, 2, 1), (6, 3, 1, 1), (9, 3, 3, 0), (12, 4, 2, 0)])
+def test_fast_conv_equals_lax_conv_with_gradients(h, k, stride, padding):
+    """conv_padded (space-to-depth + im2col kernel gradient) == lax's convolution, with gradients."""
+    from jax import lax
+
+    rng = np.random.default_rng(h * 10 + k)
+    x = jnp.asarray(rng.normal(size=(2, h, h, 3)), jnp.float32)
+    w = jnp.asarray(rng.normal(size=(k, k, 3, 5)), jnp.float32)
+    ref = lambda x, w: lax.conv_general_dilated(x, w, (stride, stride), [(padding, padding)] * 2, dimension_numbers=("NHWC", "HWIO", "NHWC"))
+    fast = lambda x, w: layers.conv_padded(x, w, stride, padding)
+    np.testing.assert_allclose(fast(x, w), ref(x, w), rtol=1e-5, atol=1e-5)
+    probe = jnp.asarray(rng.normal(size=ref(x, w).shape), jnp.float32)
+    grads = lambda f: jax.grad(lambda x, w: jnp.sum(probe * jnp.tanh(f(x, w))), argnums=(0, 1))(x, w)
+    for a, b in zip(grads(fast), grads(ref)):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)

@@ -13,7 +13,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from ganjax.models.layers import ConvTranspose, normal_init
+from ganjax.models.layers import Conv, ConvTranspose, normal_init
 
 Array = jax.Array
 
@@ -93,14 +93,7 @@ class DCGANDiscriminator(nn.Module):
         _, n_down = start_resolution(self.resolution)
         features = self.base_features
         for i in range(n_down):
-            x = nn.Conv(
-                features,
-                (4, 4),
-                strides=(2, 2),
-                padding=((1, 1), (1, 1)),
-                use_bias=False,
-                kernel_init=normal_init(self.init_std),
-            )(x)
+            x = Conv(features, kernel_size=4, stride=2, padding=1, kernel_init=normal_init(self.init_std))(x)
             if i > 0:  # Radford et al.: no batch norm on the discriminator's input layer.
                 x = _batch_norm(train, self.init_std)(x)
             x = nn.leaky_relu(x, self.leaky_slope)
