@@ -10,7 +10,7 @@ from absl import app, flags, logging
 from ml_collections import config_flags
 
 from experiments import common
-from ganjax import train
+from ganjax import runner
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Experiment config file.", lock_config=True)
 _WORKDIR = flags.DEFINE_string("workdir", None, "Output folder (checkpoints, samples, metrics).")
@@ -23,14 +23,18 @@ def main(argv):
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
     common.setup_logging()
     try:
-        results = train.train_and_evaluate(_CONFIG.value, _WORKDIR.value, num_devices=_NUM_DEVICES.value)
+        results = runner.train_and_evaluate(_CONFIG.value, _WORKDIR.value, num_devices=_NUM_DEVICES.value)
     except common.USER_ERRORS as e:
         common.fail(e)
-    logging.info("Final: d_loss %s  g_loss %s", results["d_loss"], results["g_loss"])
-    print(f"Samples:     {results['samples']}")
-    print(f"Metrics:     {_WORKDIR.value}/metrics.jsonl, {_WORKDIR.value}/loss_curves.png, TensorBoard: {_WORKDIR.value}/tensorboard")
-    print(f"Checkpoints: {results['checkpoints']}")
-    print(f"Results:     {_WORKDIR.value}/results.json")
+    wd = _WORKDIR.value
+    logging.info("Final: %s", {k: v for k, v in results.items() if isinstance(v, float)})
+    if "test_accuracy" in results:
+        print(f"Test accuracy: {results['test_accuracy']:.4f} (EMA {results['ema_test_accuracy']:.4f}), "
+              f"validation {results['val_accuracy']:.4f}; curves: {wd}/accuracy_curves.png")
+    print(f"Samples:     {wd}/samples")
+    print(f"Metrics:     {wd}/metrics.jsonl, TensorBoard: {wd}/tensorboard")
+    print(f"Checkpoints: {wd}/checkpoints")
+    print(f"Results:     {wd}/results.json")
 
 
 if __name__ == "__main__":

@@ -75,3 +75,55 @@ def feature_matching_loss(*, real_features: Array, fake_features: Array, distanc
     if distance == "l1":
         return jnp.mean(jnp.abs(diff))
     raise ValueError(f"Unknown feature-matching distance '{distance}'; use 'l1' or 'l2'")
+
+
+# ---------------------------------------------------------------------------------------------
+# Semi-supervised GAN (Salimans et al. 2016): the discriminator is a K-class classifier.
+
+
+def gan_logit(logits: Array, *, extra_class: bool) -> Array:
+    """The real-vs-fake logit of a K-class discriminator, log(P(real) / P(fake)).
+
+    Implicit fake class (its logit fixed at 0): P(real | x) = Z / (Z + 1), Z = sum_k exp(l_k), so
+    the logit is logsumexp(l). Explicit (K+1)-th fake logit: logsumexp(l[:K]) - l[K].
+    Both are computed with a stable logsumexp.
+    """
+    if extra_class:
+        return jax.nn.logsumexp(logits[:, :-1], axis=-1) - logits[:, -1]
+    return jax.nn.logsumexp(logits, axis=-1)
+
+
+def masked_cross_entropy(*, logits: Array, labels: Array, mask: Array) -> Array:
+    """Mean softmax cross-entropy over rows with mask 1; 0 (not NaN) when no row is labeled."""
+    logp = jax.nn.log_softmax(logits, axis=-1)
+    nll = -jnp.take_along_axis(logp, labels[:, None].astype(jnp.int32), axis=-1)[:, 0]
+    mask = mask.astype(logits.dtype)
+    return jnp.sum(jnp.where(mask > 0, nll, 0.0)) / jnp.maximum(mask.sum(), 1.0)
+
+
+def ssl_discriminator_loss(
+    *,
+    lab_logits: Array,
+    labels: Array,
+    label_mask: Array,
+    unl_logits: Array | None,
+    fake_logits: Array | None,
+    extra_class: bool,
+    unsup_weight: float = 1.0,
+) -> tuple[Array, dict[str, Array]]:
+    """Supervised cross-entropy on labeled rows + the unsupervised real/fake loss.
+
+    unsupervised = 0.5 * (E_unl[-log D(x)] + E_fake[-log(1 - D(G(z)))]) with D = sigmoid(gan_logit),
+    i.e. 0.5 * (mean softplus(-l_unl) + mean softplus(l_fake)), as in the paper's code.
+    With `unl_logits=None` and `fake_logits=None` this is the supervised-only baseline.
+    """
+    sup = masked_cross_entropy(logits=lab_logits, labels=labels, mask=label_mask)
+    parts = {"loss_sup": sup}
+    total = sup
+    if unl_logits is not None:
+        l_unl = gan_logit(unl_logits, extra_class=extra_class)
+        l_fake = gan_logit(fake_logits, extra_class=extra_class)
+        unsup = 0.5 * (jax.nn.softplus(-l_unl).mean() + jax.nn.softplus(l_fake).mean())
+        parts.update(loss_unsup=unsup, real_prob=jax.nn.sigmoid(l_unl).mean(), fake_prob=jax.nn.sigmoid(l_fake).mean())
+        total = sup + unsup_weight * unsup
+    return total, parts

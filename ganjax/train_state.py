@@ -59,3 +59,22 @@ class GANTrainState(flax.struct.PyTreeNode):
 
     def d_variables(self) -> dict[str, PyTree]:
         return {"params": self.d_params, "batch_stats": self.d_batch_stats}
+
+
+class SSLTrainState(flax.struct.PyTreeNode):
+    """Semi-supervised GAN state: like GANTrainState, with a Polyak (EMA) copy of D's parameters
+    used for evaluation, as in Salimans et al.'s code."""
+
+    step: jax.Array
+    g_params: PyTree
+    d_params: PyTree
+    g_batch_stats: PyTree
+    d_batch_stats: PyTree
+    g_opt_state: optax.OptState
+    d_opt_state: optax.OptState
+    ema_d_params: PyTree
+    g_apply_fn: Callable = flax.struct.field(pytree_node=False)
+    d_apply_fn: Callable = flax.struct.field(pytree_node=False)
+    g_tx: optax.GradientTransformation = flax.struct.field(pytree_node=False)
+    d_tx: optax.GradientTransformation = flax.struct.field(pytree_node=False)
+    ema_decay: float = flax.struct.field(pytree_node=False, default=0.0)

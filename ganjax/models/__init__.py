@@ -55,9 +55,11 @@ def create_models(
 
 
 def sample_latents(key: jax.Array, num: int, dim: int, dist: str) -> jax.Array:
-    """Draws [num, dim] latents: "uniform" is U(-1, 1), "normal" is N(0, 1)."""
+    """Draws [num, dim] latents: "uniform" is U(-1, 1), "uniform01" U(0, 1), "normal" N(0, 1)."""
     if dist == "uniform":
         return jax.random.uniform(key, (num, dim), minval=-1.0, maxval=1.0)
+    if dist == "uniform01":  # Salimans et al.'s MNIST generator.
+        return jax.random.uniform(key, (num, dim))
     if dist == "normal":
         return jax.random.normal(key, (num, dim))
-    raise ValueError(f"Unknown latent distribution '{dist}'; use 'uniform' or 'normal'")
+    raise ValueError(f"Unknown latent distribution '{dist}'; use 'uniform', 'uniform01' or 'normal'")
