@@ -6,6 +6,7 @@ One timed step is one full training iteration exactly as `train_and_evaluate` ru
 
 from __future__ import annotations
 
+import functools
 import time
 from typing import Callable
 
@@ -51,6 +52,40 @@ def _dcgan64():
     return c
 
 
+@register("ssl_svhn", (32, 32, 3))
+def _ssl_svhn():
+    """The seeds' SVHN SSL discriminator + the 32x32 DCGAN generator."""
+    from configs import svhn_ssl_seeds
+
+    return svhn_ssl_seeds.get_config()
+
+
+@register("ssl_mnist", (28, 28, 1))
+def _ssl_mnist():
+    """Salimans et al.'s MNIST pair (weight-norm MLP D with noise, 500-500 G)."""
+    from configs import mnist_ssl
+
+    return mnist_ssl.get_config()
+
+
+def _ssl_setup(config, image_shape, batch, mesh, rng):
+    from ganjax import ssl_train
+
+    images = rng.integers(0, 256, (batch, *image_shape), dtype=np.uint8)
+    state = ssl_train.create_ssl_state(config, image_shape, 10, images, jax.random.key(0), 1000, 10**6)
+    state_sharding = jax.tree.map(lambda _: parallel.replicated(mesh), state)
+    host = {"lab_image": images, "lab_label": rng.integers(0, 10, (batch,), dtype=np.int32),
+            "unl_image": images[::-1].copy(), "unl2_image": np.roll(images, 1, axis=0)}
+    data = parallel.put_batch(host, parallel.batch_sharding(mesh, 0))
+    step_fn = jax.jit(
+        functools.partial(ssl_train.ssl_train_step, cfg=ssl_train.ssl_step_config(config)),
+        in_shardings=(state_sharding, parallel.batch_sharding(mesh, 0), parallel.replicated(mesh)),
+        out_shardings=(state_sharding, parallel.replicated(mesh)),
+        donate_argnums=(0,),
+    )
+    return jax.device_put(state, state_sharding), data, step_fn
+
+
 def run(
     model: str,
     batch: int,
@@ -66,18 +101,21 @@ def run(
     make_config, image_shape = BENCHMARKS[model]
     config = make_config()
     config.train.batch_size = batch
-    if conv_transpose_impl:
+    if conv_transpose_impl and "conv_transpose_impl" in config.model:
         config.model.conv_transpose_impl = conv_transpose_impl
     mesh = parallel.create_mesh(num_devices)
     parallel.check_batch_size(batch, mesh)
-    state = train.create_train_state(config, image_shape, jax.random.key(0), steps_per_epoch=1000, num_steps=10**6)
-    state_sharding = jax.tree.map(lambda _: parallel.replicated(mesh), state)
-    state = jax.device_put(state, state_sharding)
     rng = np.random.default_rng(0)
-    images = rng.integers(0, 256, (config.train.d_steps, batch, *image_shape), dtype=np.uint8)
-    data = parallel.put_batch({"image": images}, parallel.batch_sharding(mesh, 1))
     key = jax.random.key(1)
-    step_fn = train.make_train_step(train.step_config(config), mesh, state_sharding)
+    if config.get("task") == "ssl":
+        state, data, step_fn = _ssl_setup(config, image_shape, batch, mesh, rng)
+    else:
+        state = train.create_train_state(config, image_shape, jax.random.key(0), steps_per_epoch=1000, num_steps=10**6)
+        state_sharding = jax.tree.map(lambda _: parallel.replicated(mesh), state)
+        state = jax.device_put(state, state_sharding)
+        images = rng.integers(0, 256, (config.train.d_steps, batch, *image_shape), dtype=np.uint8)
+        data = parallel.put_batch({"image": images}, parallel.batch_sharding(mesh, 1))
+        step_fn = train.make_train_step(train.step_config(config), mesh, state_sharding)
 
     t0 = time.perf_counter()
     compiled = step_fn.lower(state, data, key).compile()
@@ -98,7 +136,7 @@ def run(
         "batch": batch,
         "backend": jax.default_backend(),
         "devices": int(mesh.devices.size),
-        "conv_transpose_impl": config.model.conv_transpose_impl,
+        "conv_transpose_impl": config.model.get("conv_transpose_impl", "auto"),
         "compile_s": round(compile_s, 3),
         "median_step_s": round(median, 5),
         "p90_step_s": round(float(np.percentile(times, 90)), 5),

@@ -29,6 +29,11 @@ def restore_run(workdir: str | pathlib.Path, step: int | None = None) -> tuple[G
             "--workdir that experiments.train wrote."
         )
     config = ml_collections.ConfigDict(json.loads(config_path.read_text()))
+    if config.get("task", "gan") != "gan":
+        raise ValueError(
+            f"{workdir} is a semi-supervised run: its sample grids are in {workdir / 'samples'} "
+            "(written at every evaluation); experiments.sample draws from GAN runs."
+        )
     image_shape = tuple(json.loads(info_path.read_text())["image_shape"])
     checkpointer = checkpointing.Checkpointer(workdir, async_save=False)
     if checkpointer.latest_step() is None:

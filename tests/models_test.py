@@ -142,3 +142,14 @@ def test_fast_conv_equals_lax_conv_with_gradients(h, k, stride, padding):
     grads = lambda f: jax.grad(lambda x, w: jnp.sum(probe * jnp.tanh(f(x, w))), argnums=(0, 1))(x, w)
     for a, b in zip(grads(fast), grads(ref)):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("h,k,stride", [(32, 3, 2), (16, 3, 1), (7, 3, 2), (8, 4, 2)])
+def test_same_padding_matches_lax(h, k, stride):
+    from jax import lax
+
+    rng = np.random.default_rng(h + k)
+    x = jnp.asarray(rng.normal(size=(2, h, h, 3)), jnp.float32)
+    w = jnp.asarray(rng.normal(size=(k, k, 3, 4)), jnp.float32)
+    ref = lax.conv_general_dilated(x, w, (stride, stride), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC"))
+    np.testing.assert_allclose(layers.conv_padded(x, w, stride, "SAME"), ref, rtol=1e-5, atol=1e-5)

@@ -70,17 +70,33 @@ def space_to_depth(x: Array, block: int) -> Array:
     return x.transpose(0, 1, 3, 2, 4, 5).reshape(b, h // block, w // block, block * block * c)
 
 
-def conv_padded(x: Array, kernel: Array, stride: int, padding: int) -> Array:
-    """PyTorch-style Conv2d(kernel, stride, padding) on XLA:CPU's fast paths.
+def resolve_padding(padding: int | str, k: int, stride: int, size: int) -> tuple[int, int]:
+    """(low, high) zero padding: an int is PyTorch's symmetric padding; "SAME" is TensorFlow's
+    (output ceil(size / stride), the odd pixel on the high side); "VALID" is none."""
+    if isinstance(padding, int):
+        return padding, padding
+    if padding == "VALID":
+        return 0, 0
+    if padding == "SAME":
+        out = -(-size // stride)
+        total = max((out - 1) * stride + k - size, 0)
+        return total // 2, total - total // 2
+    raise ValueError(f"padding must be an int, 'SAME' or 'VALID', not {padding!r}")
+
+
+def conv_padded(x: Array, kernel: Array, stride: int, padding: int | str) -> Array:
+    """2-D convolution (PyTorch int padding, or "SAME"/"VALID") on XLA:CPU's fast paths.
 
     Explicit zero padding, then `conv_valid`. A stride-s convolution whose kernel and padded size
     are multiples of s is computed as a stride-1 convolution of the space-to-depth input with
     the kernel regrouped the same way (identical sums): its input gradient is then an ordinary
     convolution instead of an input-dilated one, which XLA:CPU runs several times slower.
     """
-    if padding:
-        x = jnp.pad(x, ((0, 0), (padding, padding), (padding, padding), (0, 0)))
     k, cin, cout = kernel.shape[0], kernel.shape[2], kernel.shape[3]
+    lo, hi = resolve_padding(padding, k, stride, x.shape[1])
+    lo_w, hi_w = resolve_padding(padding, k, stride, x.shape[2])
+    if lo or hi or lo_w or hi_w:
+        x = jnp.pad(x, ((0, 0), (lo, hi), (lo_w, hi_w), (0, 0)))
     if stride == 1 or k % stride or x.shape[1] % stride or x.shape[2] % stride:
         return conv_valid(x, kernel, stride)
     kb = k // stride
@@ -91,12 +107,12 @@ def conv_padded(x: Array, kernel: Array, stride: int, padding: int) -> Array:
 
 
 class Conv(nn.Module):
-    """PyTorch-style 2-D convolution (square kernel, symmetric padding) on the fast-gradient path."""
+    """2-D convolution (square kernel; int, "SAME" or "VALID" padding) on the fast-gradient path."""
 
     features: int
     kernel_size: int = 4
     stride: int = 2
-    padding: int = 1
+    padding: int | str = 1
     use_bias: bool = False
     kernel_init: nn.initializers.Initializer = normal_init(0.02)
 

@@ -15,6 +15,7 @@ import jax
 import jax.numpy as jnp
 
 from ganjax.models.dcgan import DCGANGenerator
+from ganjax.models.layers import Conv
 from ganjax.models.weight_norm import GaussianNoise, WNConv, WNDense
 
 Array = jax.Array
@@ -105,16 +106,17 @@ class SeedsSVHNDiscriminator(nn.Module):
         drop = lambda t, rate: nn.Dropout(rate)(t, deterministic=not train)
         w1, w2 = self.widths
         h = drop(x, self.dropout / 2.5)
-        h = act(nn.Conv(w1, (3, 3), strides=2, padding="SAME")(h))  # 16x16
+        conv = lambda f, s, pad="SAME", bias=False: Conv(f, 3, s, pad, use_bias=bias, kernel_init=nn.initializers.lecun_normal())
+        h = act(conv(w1, 2, bias=True)(h))  # 16x16
         h = drop(h, self.dropout)
-        h = act(bn()(nn.Conv(w1, (3, 3), padding="SAME", use_bias=False)(h)))
-        h = act(bn()(nn.Conv(w1, (3, 3), strides=2, padding="SAME", use_bias=False)(h)))  # 8x8
+        h = act(bn()(conv(w1, 1)(h)))
+        h = act(bn()(conv(w1, 2)(h)))  # 8x8
         h = drop(h, self.dropout)
-        h = act(bn()(nn.Conv(w2, (3, 3), padding="SAME", use_bias=False)(h)))
-        h = act(bn()(nn.Conv(w2, (3, 3), padding="SAME", use_bias=False)(h)))
-        h = act(bn()(nn.Conv(w2, (3, 3), strides=2, padding="SAME", use_bias=False)(h)))  # 4x4
+        h = act(bn()(conv(w2, 1)(h)))
+        h = act(bn()(conv(w2, 1)(h)))
+        h = act(bn()(conv(w2, 2)(h)))  # 4x4
         h = drop(h, self.dropout)
-        h = act(nn.Conv(w2, (3, 3), padding="VALID")(h))  # 2x2, no batch norm
+        h = act(conv(w2, 1, "VALID", bias=True)(h))  # 2x2, no batch norm
         features = h.mean(axis=(1, 2))
         return nn.Dense(self.num_classes + int(self.extra_class))(features), features
 

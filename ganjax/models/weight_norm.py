@@ -14,6 +14,8 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
+from ganjax.models.layers import conv_padded
+
 Array = jax.Array
 
 
@@ -59,9 +61,7 @@ class WNConv(nn.Module):
         k = self.kernel_size
         v = self.param("v", nn.initializers.normal(0.05), (k, k, x.shape[-1], self.features))
         w = v / jnp.linalg.norm(v.reshape(-1, self.features), axis=0)
-        t = lax.conv_general_dilated(
-            x, w, (self.stride, self.stride), self.padding, dimension_numbers=("NHWC", "HWIO", "NHWC")
-        )
+        t = conv_padded(x, w, self.stride, self.padding)
         return _data_dependent_affine(self, t, self.features, self.init_scale, self.train_scale)
 
 
