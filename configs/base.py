@@ -58,6 +58,8 @@ def get_base_config() -> ml_collections.ConfigDict:
         o.learning_rate = 2e-4
         o.b1 = 0.5
         o.b2 = 0.999
+        o.eps = 1e-8  # Adam epsilon outside the square root...
+        o.eps_root = 0.0  # ...and inside it.
         o.schedule = "constant"  # constant | exponential_per_epoch | linear_decay
         o.decay_rate = 0.9  # exponential_per_epoch: factor per epoch.
         o.decay_start_fraction = 0.5  # linear_decay: fraction of training before the decay.

@@ -38,6 +38,8 @@ def get_ssl_base() -> ml_collections.ConfigDict:
     c.loss.supervised_only = False
     for player in ("g", "d"):
         c.optim[player].b1 = 0.5  # Adam beta1 0.5 for both players (the paper).
+        c.optim[player].eps = 0.0  # The paper's Adam: g / sqrt(v + 1e-8).
+        c.optim[player].eps_root = 1e-8
     c.train.batch_size = 100
     c.train.log_every_steps = 200
     c.ckpt.every_steps = 5000

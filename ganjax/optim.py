@@ -39,7 +39,12 @@ def create_optimizer(
     """Adam (cfg.b1, cfg.b2) with the configured schedule and optional gradient clipping."""
     if cfg.name != "adam":
         raise ValueError(f"Unknown optimizer '{cfg.name}'; only 'adam' is supported")
-    tx = optax.adam(create_schedule(cfg, steps_per_epoch, num_steps), b1=cfg.b1, b2=cfg.b2)
+    # eps is added outside the square root, eps_root inside it (Salimans et al.'s Adam uses
+    # g / sqrt(v + 1e-8), i.e. eps=0, eps_root=1e-8).
+    tx = optax.adam(
+        create_schedule(cfg, steps_per_epoch, num_steps),
+        b1=cfg.b1, b2=cfg.b2, eps=cfg.get("eps", 1e-8), eps_root=cfg.get("eps_root", 0.0),
+    )
     if cfg.get("grad_clip_norm"):
         tx = optax.chain(optax.clip_by_global_norm(cfg.grad_clip_norm), tx)
     return tx

@@ -138,10 +138,14 @@ def accuracy(state, images: np.ndarray, labels: np.ndarray, num_classes: int, us
 def create_ssl_state(config, image_shape, num_classes, init_images: np.ndarray, key, steps_per_epoch, num_steps) -> SSLTrainState:
     """Initializes G and D; D's weight-norm layers are initialized from `init_images` (data-dependent)."""
     generator, discriminator = create_ssl_models(config.model, image_shape, num_classes)
-    g_key, d_key = jax.random.split(key)
-    z = jnp.zeros((2, config.model.latent_dim), jnp.float32)
+    g_key, d_key, z_key = jax.random.split(key, 3)
+    # Real latent draws, not zeros: G's weight-norm output layer is initialized from its statistics.
+    z = models.sample_latents(z_key, len(init_images), config.model.latent_dim, config.model.latent_dist)
     g_vars = jax.jit(functools.partial(generator.init, train=False))(g_key, z)
-    d_vars = jax.jit(functools.partial(discriminator.init, train=False))(d_key, to_float_images(jnp.asarray(init_images)))
+    # Data-dependent init with the discriminator in training mode (noise and dropout on), as the
+    # paper's code does, so the initial scales account for the regularizing noise.
+    d_rngs = {"params": d_key, "noise": jax.random.fold_in(d_key, 1), "dropout": jax.random.fold_in(d_key, 2)}
+    d_vars = jax.jit(functools.partial(discriminator.init, train=True))(d_rngs, to_float_images(jnp.asarray(init_images)))
     g_tx, d_tx = optim.create_optimizers(config, steps_per_epoch, num_steps)
     return SSLTrainState(
         step=jnp.zeros((), jnp.int32),

@@ -179,3 +179,14 @@ def test_sweep_command_grid_csv_and_resume(mnist_dir, tmp_path):
     assert "Reusing finished run" in proc.stderr
     bad = _run("experiments.sweep", "--config=configs/fashion_mnist_ssl.py:tiny", f"--workdir={tmp_path}/b", "--sweep=optim.d.learning_rate")
     assert bad.returncode == 1 and "key=value1,value2" in bad.stderr
+
+
+def test_generator_starts_unsaturated(mnist_dir):
+    """G's weight-norm output layer starts at scale 1 (the paper's l2normalize), outputs not saturated."""
+    c = mnist_ssl.get_config()
+    images = np.random.default_rng(0).integers(0, 256, (200, 28, 28, 1), dtype=np.uint8)
+    state = ssl_train.create_ssl_state(c, (28, 28, 1), 10, images, jax.random.key(0), 10, 100)
+    np.testing.assert_allclose(state.g_params["WNDense_0"]["g"], 1.0)  # Plain weight norm, scale 1.
+    z = jax.random.uniform(jax.random.key(5), (200, 100))
+    x = state.g_apply_fn({"params": state.g_params, "batch_stats": state.g_batch_stats}, z, train=False)
+    assert 0.05 < float(((x + 1) / 2).std()) < 0.5  # Sigmoid outputs spread, not saturated at 0/1.

@@ -53,8 +53,11 @@ class PaperMNISTGenerator(nn.Module):
         h = z
         for _ in range(2):
             h = nn.Dense(self.hidden, use_bias=False)(h)
-            h = nn.softplus(nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-4)(h))
-        x = jax.nn.sigmoid(WNDense(math.prod(self.image_shape), train_scale=True)(h))
+            # Batch norm with a bias but no scale, as the paper's code (batch_norm(..., g=None)).
+            h = nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-6, use_scale=False)(h)
+            h = nn.softplus(h)
+        # Weight norm with a trainable scale starting at 1 and no data-dependent init (l2normalize).
+        x = jax.nn.sigmoid(WNDense(math.prod(self.image_shape), train_scale=True, data_init=False)(h))
         return (2.0 * x - 1.0).reshape((z.shape[0], *self.image_shape))  # [0, 1] -> [-1, 1]
 
 

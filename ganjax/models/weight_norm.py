@@ -19,8 +19,15 @@ from ganjax.models.layers import conv_padded
 Array = jax.Array
 
 
-def _data_dependent_affine(module: nn.Module, t: Array, features: int, init_scale: float, train_scale: bool):
-    """Creates (or reads) g and b; on init, from the statistics of t over all but its last axis."""
+def _data_dependent_affine(
+    module: nn.Module, t: Array, features: int, init_scale: float, train_scale: bool, data_init: bool = True
+):
+    """Creates (or reads) g and b; on init, from the statistics of t over all but its last axis
+    (or g = init_scale, b = 0 without `data_init`)."""
+    if not data_init:
+        g = module.param("g", nn.initializers.constant(init_scale), (features,))
+        b = module.param("b", nn.initializers.zeros, (features,))
+        return t * (g if train_scale else lax.stop_gradient(g)) + b
     if module.is_initializing():
         axes = tuple(range(t.ndim - 1))
         mean, std = t.mean(axes), jnp.sqrt(t.var(axes) + 1e-8)
@@ -35,15 +42,20 @@ def _data_dependent_affine(module: nn.Module, t: Array, features: int, init_scal
 
 
 class WNDense(nn.Module):
+    """Weight-normalized dense layer; `data_init=False` gives plain weight norm (scale starts at
+    init_scale, bias at 0), as the paper's MNIST generator output layer."""
+
     features: int
     init_scale: float = 1.0
     train_scale: bool = True
+    data_init: bool = True
+    v_std: float = 0.1
 
     @nn.compact
     def __call__(self, x: Array) -> Array:
-        v = self.param("v", nn.initializers.normal(0.05), (x.shape[-1], self.features))
-        t = x @ (v / jnp.linalg.norm(v, axis=0, keepdims=True))
-        return _data_dependent_affine(self, t, self.features, self.init_scale, self.train_scale)
+        v = self.param("v", nn.initializers.normal(self.v_std), (x.shape[-1], self.features))
+        t = x @ (v / jnp.sqrt(jnp.sum(jnp.square(v), axis=0, keepdims=True) + 1e-6))
+        return _data_dependent_affine(self, t, self.features, self.init_scale, self.train_scale, self.data_init)
 
 
 class WNConv(nn.Module):
