@@ -11,17 +11,5 @@ from configs import ssl_common
 
 
 def get_config(arg=None):
-    c = ssl_common.get_ssl_base()
-    c.data.name = "cifar10"
-    c.data.num_labeled = 4000
-    c.model.name = "paper_conv"
-    c.model.d_widths = (96, 192)
-    c.model.latent_dist = "uniform01"
-    c.model.ema_decay = 0.9999
-    c.loss.fm_distance = "l1"
-    for player in ("g", "d"):
-        c.optim[player].learning_rate = 3e-4
-        c.optim[player].schedule = "linear_decay"
-        c.optim[player].decay_start_fraction = 2 / 3
-    c.train.num_epochs = 1200.0
+    c = ssl_common.get_paper_conv_config("cifar10", num_labeled=4000, widths=(96, 192), num_epochs=1200.0)
     return ssl_common.finalize(c, arg)

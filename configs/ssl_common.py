@@ -46,6 +46,26 @@ def get_ssl_base() -> ml_collections.ConfigDict:
     return c
 
 
+def get_paper_conv_config(dataset: str, num_labeled: int, widths: tuple[int, int], num_epochs: float):
+    """The paper's weight-norm conv classifier setting (SVHN, CIFAR-10): L1 feature matching on
+    the pooled features, Adam 3e-4, constant then linear decay to 0 over the last third (their
+    lr * min(3 - epoch / 400, 1) over 1200 epochs), Polyak-averaged D (0.9999)."""
+    c = get_ssl_base()
+    c.data.name = dataset
+    c.data.num_labeled = num_labeled
+    c.model.name = "paper_conv"
+    c.model.d_widths = widths
+    c.model.latent_dist = "uniform01"
+    c.model.ema_decay = 0.9999
+    c.loss.fm_distance = "l1"
+    for player in ("g", "d"):
+        c.optim[player].learning_rate = 3e-4
+        c.optim[player].schedule = "linear_decay"
+        c.optim[player].decay_start_fraction = 2 / 3
+    c.train.num_epochs = num_epochs
+    return c
+
+
 def finalize(c: ml_collections.ConfigDict, arg) -> ml_collections.ConfigDict:
     args = base.parse_arg(arg, allowed=ALLOWED)
     if "labels" in args:

@@ -77,11 +77,8 @@ def _ssl_setup(config, image_shape, batch, mesh, rng):
     host = {"lab_image": images, "lab_label": rng.integers(0, 10, (batch,), dtype=np.int32),
             "unl_image": images[::-1].copy(), "unl2_image": np.roll(images, 1, axis=0)}
     data = parallel.put_batch(host, parallel.batch_sharding(mesh, 0))
-    step_fn = jax.jit(
-        functools.partial(ssl_train.ssl_train_step, cfg=ssl_train.ssl_step_config(config)),
-        in_shardings=(state_sharding, parallel.batch_sharding(mesh, 0), parallel.replicated(mesh)),
-        out_shardings=(state_sharding, parallel.replicated(mesh)),
-        donate_argnums=(0,),
+    step_fn = train.jit_step(
+        functools.partial(ssl_train.ssl_train_step, cfg=ssl_train.ssl_step_config(config)), mesh, state_sharding, batch_axis=0
     )
     return jax.device_put(state, state_sharding), data, step_fn
 

@@ -26,11 +26,11 @@ import numpy as np
 import optax
 from absl import logging
 
-from ganjax import checkpointing, losses, metric_writers, models, optim, parallel
+from ganjax import losses, metric_writers, models, optim, parallel
 from ganjax.data import BatchIterator, labeled, load_split, prefetch
 from ganjax.evaluators import curves, samples
 from ganjax.models.ssl import create_ssl_models
-from ganjax.train import _check_finite, to_float_images
+from ganjax.train import _check_finite, jit_step, replicate_and_resume, to_float_images
 from ganjax.train_state import SSLTrainState
 
 Batch = dict[str, jax.Array]
@@ -229,21 +229,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir, *, num_device
     init_key, loop_key, sample_key = jax.random.split(jax.random.key(config.seed), 3)
     init_rows = np.random.default_rng([config.seed, 3]).choice(len(train["image"]), min(config.model.init_batch_size, len(train["image"])), replace=False)
     state = create_ssl_state(config, image_shape, num_classes, train["image"][np.sort(init_rows)], init_key, steps_per_epoch, num_steps)
-    state_sharding = jax.tree.map(lambda _: parallel.replicated(mesh), state)
-    state = jax.device_put(state, state_sharding)
-    checkpointer = checkpointing.Checkpointer(workdir, max_to_keep=config.ckpt.max_to_keep)
-    if checkpointer.latest_step() is not None:
-        state = checkpointer.restore(state)
-        logging.info("Resumed from %s at step %d", checkpointer.directory, int(state.step))
+    state, state_sharding, checkpointer = replicate_and_resume(state, mesh, workdir, config.ckpt.max_to_keep)
     start_step = int(state.step)
 
     batches = prefetch(SSLBatches(train, lab_idx, bs, config.seed, start_step), functools.partial(parallel.put_batch, sharding=parallel.batch_sharding(mesh, 0)))
-    step_fn = jax.jit(
-        functools.partial(ssl_train_step, cfg=ssl_step_config(config)),
-        in_shardings=(state_sharding, parallel.batch_sharding(mesh, 0), parallel.replicated(mesh)),
-        out_shardings=(state_sharding, parallel.replicated(mesh)),
-        donate_argnums=(0,),
-    )
+    step_fn = jit_step(functools.partial(ssl_train_step, cfg=ssl_step_config(config)), mesh, state_sharding, batch_axis=0)
     writer = metric_writers.create_default_writer(workdir)
     eval_every = config.eval.every_steps or steps_per_epoch
     fixed_z = models.sample_latents(sample_key, config.eval.num_samples, config.model.latent_dim, config.model.latent_dist)

@@ -170,14 +170,35 @@ def step_config(config: ml_collections.ConfigDict) -> StepConfig:
     )
 
 
-def make_train_step(cfg: StepConfig, mesh, state_sharding):
-    """jit-compiles train_step for `mesh`: state replicated (and donated), batch sharded."""
+def jit_step(step_fn, mesh, state_sharding, batch_axis: int):
+    """jit-compiles `step_fn(state, batch, key)` for `mesh`: state replicated (and donated),
+    batch arrays sharded on `batch_axis`, metrics replicated."""
     return jax.jit(
-        functools.partial(train_step, cfg=cfg),
-        in_shardings=(state_sharding, parallel.batch_sharding(mesh, 1), parallel.replicated(mesh)),
+        step_fn,
+        in_shardings=(state_sharding, parallel.batch_sharding(mesh, batch_axis), parallel.replicated(mesh)),
         out_shardings=(state_sharding, parallel.replicated(mesh)),
         donate_argnums=(0,),
     )
+
+
+def make_train_step(cfg: StepConfig, mesh, state_sharding):
+    """The GAN train_step, jitted for `mesh` (batches are [d_steps, B, ...], sharded on B)."""
+    return jit_step(functools.partial(train_step, cfg=cfg), mesh, state_sharding, batch_axis=1)
+
+
+def replicate_and_resume(state, mesh, workdir, max_to_keep: int):
+    """Replicates a fresh state over `mesh` and restores the workdir's latest checkpoint, if any.
+
+    Returns:
+      (state, its sharding, the run's Checkpointer).
+    """
+    state_sharding = jax.tree.map(lambda _: parallel.replicated(mesh), state)
+    state = jax.device_put(state, state_sharding)
+    checkpointer = checkpointing.Checkpointer(workdir, max_to_keep=max_to_keep)
+    if checkpointer.latest_step() is not None:
+        state = checkpointer.restore(state)
+        logging.info("Resumed from %s at step %d", checkpointer.directory, int(state.step))
+    return state, state_sharding, checkpointer
 
 
 @functools.partial(jax.jit, static_argnames=("use_ema",))
@@ -243,13 +264,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
     root = jax.random.key(config.seed)
     init_key, loop_key, sample_key = jax.random.split(root, 3)
     state = create_train_state(config, image_shape, init_key, max(batches_per_epoch, 1), num_steps)
-    state_sharding = jax.tree.map(lambda _: parallel.replicated(mesh), state)
-    state = jax.device_put(state, state_sharding)
-
-    checkpointer = checkpointing.Checkpointer(workdir, max_to_keep=config.ckpt.max_to_keep)
-    if checkpointer.latest_step() is not None:
-        state = checkpointer.restore(state)
-        logging.info("Resumed from %s at step %d", checkpointer.directory, int(state.step))
+    state, state_sharding, checkpointer = replicate_and_resume(state, mesh, workdir, config.ckpt.max_to_keep)
     start_step = int(state.step)
 
     iterator = BatchIterator(

@@ -19,7 +19,6 @@ local files are found the tfds copy in `tfds_data_dir` is used when it has been 
 from __future__ import annotations
 
 import gzip
-import io
 import os
 import pathlib
 import pickle

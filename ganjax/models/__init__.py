@@ -6,7 +6,6 @@ from typing import Callable
 
 import flax.linen as nn
 import jax
-import jax.numpy as jnp
 import ml_collections
 
 from ganjax.models.dcgan import DCGANDiscriminator, DCGANGenerator

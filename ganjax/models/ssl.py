@@ -12,7 +12,6 @@ import math
 
 import flax.linen as nn
 import jax
-import jax.numpy as jnp
 
 from ganjax.models.dcgan import DCGANGenerator
 from ganjax.models.layers import Conv
