@@ -20,6 +20,7 @@ _BATCH = flags.DEFINE_integer("batch", 64, "Global batch size.")
 _STEPS = flags.DEFINE_integer("steps", 10, "Timed steps (after warm-up).")
 _WARMUP = flags.DEFINE_integer("warmup", 3, "Untimed steps after compilation.")
 _DEVICES = flags.DEFINE_integer("devices", None, "Use the first N devices (default: all).")
+_TORCH = flags.DEFINE_bool("torch", False, "Also time the PyTorch reference of each model (needs torch) and print the ratio.")
 _IMPL = flags.DEFINE_enum("conv_transpose_impl", None, ["auto", "direct", "subpixel"], "Override the transposed-convolution implementation.")
 
 
@@ -36,6 +37,12 @@ def main(argv):
         except ValueError as e:
             common.fail(e)
         print(json.dumps(row), flush=True)
+        if _TORCH.value:
+            ref = benchmarking.run_torch_reference(model, _BATCH.value, steps=_STEPS.value, warmup=_WARMUP.value)
+            print(json.dumps(ref), flush=True)
+            if "images_per_sec" in ref:
+                ratio = row["images_per_sec"] / ref["images_per_sec"]
+                print(json.dumps({"model": model, "batch": _BATCH.value, "jax_over_torch": round(ratio, 3)}), flush=True)
 
 
 if __name__ == "__main__":

@@ -127,6 +127,9 @@ def run(
         jax.block_until_ready(metrics)
         times.append(time.perf_counter() - t)
     median = float(np.median(times))
+    cost = compiled.cost_analysis()
+    cost = cost[0] if isinstance(cost, (list, tuple)) else cost
+    flops = float(cost.get("flops", 0.0)) if cost else 0.0
     return {
         "framework": "jax",
         "model": model,
@@ -138,6 +141,8 @@ def run(
         "median_step_s": round(median, 5),
         "p90_step_s": round(float(np.percentile(times, 90)), 5),
         "images_per_sec": round(batch / median, 2),
+        "gflop_per_step": round(flops / 1e9, 2),  # XLA's count for the compiled step.
+        "gflops_per_sec": round(flops / 1e9 / median, 1),
         "steps": steps,
     }
 
@@ -161,3 +166,28 @@ def run_conv_transpose_layer(impl: str, *, batch: int = 64, size: int = 16, cin:
             times.append(time.perf_counter() - t)
         out[f"{name}_median_s"] = round(float(np.median(times)), 5)
     return out
+
+
+def run_torch_reference(model: str, batch: int, *, steps: int, warmup: int) -> dict:
+    """Times the PyTorch version of `model` in a subprocess (../shared/bench/torch_dcgan64.py for
+    dcgan64 when present, else experiments/torch_reference.py). Returns its JSON row, or an
+    {"error": ...} row when torch or a reference for the model is missing."""
+    import json
+    import pathlib
+    import subprocess
+    import sys
+
+    repo = pathlib.Path(__file__).resolve().parents[1]
+    shared = repo.parent / "shared" / "bench" / "torch_dcgan64.py"
+    if model == "dcgan64" and shared.exists():
+        cmd = [sys.executable, str(shared), str(batch), str(steps), str(warmup)]
+    elif model in ("dcgan64", "dcgan28", "mlp_gan"):
+        cmd = [sys.executable, "-m", "experiments.torch_reference", f"--model={model}", f"--batch={batch}",
+               f"--steps={steps}", f"--warmup={warmup}"]
+    else:
+        return {"framework": "torch", "model": model, "error": "no PyTorch reference for this model"}
+    proc = subprocess.run(cmd, cwd=repo, capture_output=True, text=True)
+    lines = [l for l in proc.stdout.splitlines() if l.startswith("{")]
+    if proc.returncode != 0 or not lines:
+        return {"framework": "torch", "model": model, "error": (proc.stderr.strip().splitlines() or ["failed"])[-1][:200]}
+    return json.loads(lines[-1])
