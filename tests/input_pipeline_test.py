@@ -136,3 +136,17 @@ def test_prefetch_preserves_order_and_reraises():
     assert next(out) == 1
     with pytest.raises(OSError, match="disk gone"):
         next(out)
+
+
+def test_tfds_source_when_no_local_files(tmp_path, monkeypatch):
+    """With no original files, a prepared tfds copy is read (tfds's mock stands in for one)."""
+    import tensorflow_datasets as tfds
+
+    monkeypatch.setattr(sources, "default_dirs", lambda name: [tmp_path / name])
+    with tfds.testing.mock_data(num_examples=12, policy=tfds.testing.MockPolicy.USE_CODE):
+        data = load_split("mnist", "train")
+        assert data["image"].shape == (12, 28, 28, 1) and data["image"].dtype == np.uint8
+        assert data["label"].shape == (12,) and data["label"].dtype == np.int32
+        faces = load_split("celeb_a", "train", image_size=32)
+    assert faces["image"].shape == (12, 32, 32, 3)  # 218x178 mock faces, cropped and resized.
+    assert faces["attributes"].shape == (12, 40) and "Male" in list(faces["attribute_names"])

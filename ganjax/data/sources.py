@@ -234,28 +234,38 @@ def _has_local_files(name: str, directory: pathlib.Path) -> bool:
 
 
 def _load_tfds(name: str, split: str, data_dir: str | None) -> Dataset | None:
-    """Reads a prepared tfds dataset into numpy; None when it has not been prepared."""
+    """Reads a prepared tfds dataset into numpy; None when it has not been prepared.
+
+    array_record-prepared datasets are read as tfds data sources (no TensorFlow needed);
+    tfrecord-prepared ones through tf.data, which needs TensorFlow.
+    """
     import tensorflow_datasets as tfds
 
     builder = tfds.builder(name, data_dir=data_dir or None)
-    if not builder.is_prepared():
-        return None
-    tfds_split = {"validation": "validation"}.get(split, split)
     try:
-        import tensorflow  # noqa: F401  # tfds.load's numpy path needs TensorFlow.
-
-        data = tfds.as_numpy(builder.as_dataset(split=tfds_split, batch_size=-1))
-    except ImportError:
-        # Without TensorFlow, tfds reads array_record-prepared datasets as random-access sources.
-        source = builder.as_data_source(split=tfds_split)
+        source = builder.as_data_source(split=split)
         examples = [source[i] for i in range(len(source))]
-        data = {k: np.stack([e[k] for e in examples]) for k in examples[0]}
+        data = {k: np.stack([np.asarray(e[k]) for e in examples]) for k in examples[0] if k != "attributes"}
+        if "attributes" in examples[0]:
+            data["attributes"] = {a: np.asarray([e["attributes"][a] for e in examples]) for a in examples[0]["attributes"]}
+    except Exception:  # Not prepared, or prepared in a format data sources cannot read.
+        if not builder.is_prepared():
+            return None
+        try:
+            import tensorflow  # noqa: F401
+        except ImportError as e:
+            raise DatasetNotFoundError(
+                f"The tfds copy of '{name}' in {builder.data_dir} is in tfrecord format, which needs "
+                "TensorFlow: pip install tensorflow, or prepare it with file_format='array_record', "
+                "or point config.data.manual_dir at the original files."
+            ) from e
+        data = tfds.as_numpy(builder.as_dataset(split=split, batch_size=-1))
     out = {"image": np.asarray(data["image"], np.uint8)}
     if "label" in data:
         out["label"] = np.asarray(data["label"], np.int32)
     if "attributes" in data:
         attr_names = sorted(data["attributes"])
-        out["attributes"] = np.stack([data["attributes"][a] for a in attr_names], -1).astype(np.int8)
+        out["attributes"] = np.stack([np.asarray(data["attributes"][a]) for a in attr_names], -1).astype(np.int8)
         out["attribute_names"] = np.asarray(attr_names)
         out["label"] = np.asarray(data["attributes"]["Male"], np.int32)
     return out
