@@ -75,11 +75,12 @@ class Checkpointer:
         self._manager.close()
 
 
+@jax.jit
+def _all_finite(leaves: list) -> jax.Array:
+    return jnp.all(jnp.stack([jnp.isfinite(x).all() for x in leaves]))
+
+
 def tree_is_finite(tree: PyTree) -> bool:
     """True when every floating-point leaf of `tree` is finite (checked before every save)."""
-    flags = [
-        jnp.isfinite(x).all()
-        for x in jax.tree.leaves(tree)
-        if jnp.issubdtype(jnp.result_type(x), jnp.floating)
-    ]
-    return bool(jnp.all(jnp.stack(flags))) if flags else True
+    leaves = [x for x in jax.tree.leaves(tree) if jnp.issubdtype(jnp.result_type(x), jnp.floating)]
+    return bool(_all_finite(leaves)) if leaves else True

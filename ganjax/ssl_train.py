@@ -30,7 +30,7 @@ from ganjax import losses, metric_writers, models, optim, parallel
 from ganjax.data import BatchIterator, labeled, load_split, prefetch
 from ganjax.evaluators import curves, samples
 from ganjax.models.ssl import create_ssl_models
-from ganjax.train import _check_finite, jit_step, replicate_and_resume, to_float_images
+from ganjax.train import check_finite, jit_step, replicate_and_resume, to_float_images
 from ganjax.train_state import SSLTrainState
 
 Batch = dict[str, jax.Array]
@@ -120,6 +120,12 @@ def predict(state: SSLTrainState, images: jax.Array, num_classes: int, use_ema: 
     params = state.ema_d_params if use_ema else state.d_params
     logits, _ = state.d_apply_fn({"params": params, "batch_stats": state.d_batch_stats}, to_float_images(images), train=False)
     return jnp.argmax(logits[:, :num_classes], -1)
+
+
+@jax.jit
+def generate(state: SSLTrainState, z: jax.Array) -> jax.Array:
+    """Generator samples in inference mode."""
+    return state.g_apply_fn({"params": state.g_params, "batch_stats": state.g_batch_stats}, z, train=False)
 
 
 def accuracy(state, images: np.ndarray, labels: np.ndarray, num_classes: int, use_ema: bool, chunk: int = 500) -> float:
@@ -255,8 +261,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir, *, num_device
         logging.info("eval step %d: test acc %.4f (EMA %.4f), val acc %.4f (EMA %.4f), labeled-train acc %.4f", step,
                      out["test_accuracy"], out["ema_test_accuracy"], out["val_accuracy"], out["ema_val_accuracy"], out["labeled_train_accuracy"])
         if not config.loss.supervised_only:
-            fake = state.g_apply_fn({"params": state.g_params, "batch_stats": state.g_batch_stats}, fixed_z, train=False)
-            grid = samples.make_grid(np.asarray(fake))
+            grid = samples.make_grid(np.asarray(generate(state, fixed_z)))
             samples.save_png(grid, workdir / "samples" / f"step_{step:07d}.png")
             writer.write_images(step, {"samples": grid})
         return out
@@ -275,7 +280,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir, *, num_device
                 host = jax.device_get(pending)
                 pending = []
                 last = {k: float(np.mean([m[k] for m in host])) for k in host[0]}
-                _check_finite(last, step, checkpointer)
+                check_finite(last, step, checkpointer)
                 writer.write_scalars(step, last)
                 logging.info("step %d/%d  %s", step, num_steps, "  ".join(f"{k} {v:.4f}" for k, v in sorted(last.items())))
             if step % eval_every == 0 or step == num_steps:

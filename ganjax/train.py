@@ -228,7 +228,7 @@ def derive_num_steps(config: ml_collections.ConfigDict, steps_per_epoch: int) ->
     raise ValueError("Set config.train.num_steps or config.train.num_epochs")
 
 
-def _check_finite(metrics: dict[str, float], step: int, checkpointer: checkpointing.Checkpointer) -> None:
+def check_finite(metrics: dict[str, float], step: int, checkpointer: checkpointing.Checkpointer) -> None:
     bad = {k: v for k, v in metrics.items() if not np.isfinite(v)}
     if bad:
         last = checkpointer.latest_step()
@@ -307,7 +307,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
                 host = jax.device_get(pending)
                 pending = []
                 last = {k: float(np.mean([m[k] for m in host])) for k in host[0]}
-                _check_finite(last, step, checkpointer)
+                check_finite(last, step, checkpointer)
                 now = time.perf_counter()
                 if step > window_start:
                     elapsed = now - t_window - paused  # Sample grids and saves excluded.
@@ -329,7 +329,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
                 save_samples(step)
             if is_ckpt:
                 if not checkpointing.tree_is_finite(state):
-                    _check_finite({"parameters": float("nan")}, step, checkpointer)
+                    check_finite({"parameters": float("nan")}, step, checkpointer)
                 checkpointer.save(step, state)
             paused += time.perf_counter() - t_pause
         if step == start_step and start_step:
