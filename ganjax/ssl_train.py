@@ -30,7 +30,7 @@ from ganjax import losses, metric_writers, models, optim, parallel
 from ganjax.data import BatchIterator, labeled, load_split, prefetch
 from ganjax.evaluators import curves, samples
 from ganjax.models.ssl import create_ssl_models
-from ganjax.train import check_finite, jit_step, replicate_and_resume, to_float_images
+from ganjax.train import check_finite, jit_step, replicate_and_resume, save_checkpoint, to_float_images
 from ganjax.train_state import SSLTrainState
 
 Batch = dict[str, jax.Array]
@@ -286,7 +286,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir, *, num_device
             if step % eval_every == 0 or step == num_steps:
                 last_eval = evaluate(step)
             if is_ckpt:
-                checkpointer.save(step, state)
+                save_checkpoint(checkpointer, step, state)
     finally:
         checkpointer.close()
         writer.close()

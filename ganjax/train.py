@@ -186,6 +186,13 @@ def make_train_step(cfg: StepConfig, mesh, state_sharding):
     return jit_step(functools.partial(train_step, cfg=cfg), mesh, state_sharding, batch_axis=1)
 
 
+def save_checkpoint(checkpointer: checkpointing.Checkpointer, step: int, state) -> None:
+    """Saves `state` unless a parameter is NaN/inf (then stops, keeping the last good one)."""
+    if not checkpointing.tree_is_finite(state):
+        check_finite({"parameters": float("nan")}, step, checkpointer)
+    checkpointer.save(step, state)
+
+
 def replicate_and_resume(state, mesh, workdir, max_to_keep: int):
     """Replicates a fresh state over `mesh` and restores the workdir's latest checkpoint, if any.
 
@@ -328,9 +335,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
             if step % eval_every == 0 or step == num_steps:
                 save_samples(step)
             if is_ckpt:
-                if not checkpointing.tree_is_finite(state):
-                    check_finite({"parameters": float("nan")}, step, checkpointer)
-                checkpointer.save(step, state)
+                save_checkpoint(checkpointer, step, state)
             paused += time.perf_counter() - t_pause
         if step == start_step and start_step:
             logging.info("Nothing to do: the checkpoint is already at step %d of %d", start_step, num_steps)

@@ -264,7 +264,7 @@ def conv_transpose_subpixel(x: Array, kernel: Array, stride: int, padding: int) 
 
 
 def default_conv_transpose_impl() -> str:
-    """"subpixel" on CPU (measured: see docs/performance.md); "direct" on GPU/TPU, where
+    """The default implementation: "subpixel" on CPU (see docs/performance.md); "direct" on GPU/TPU, where
     cuDNN/XLA have native transposed-convolution gradients and the sub-pixel form does a little
     extra work."""
     return "subpixel" if jax.default_backend() == "cpu" else "direct"
