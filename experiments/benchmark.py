@@ -11,7 +11,7 @@ import json
 from absl import app, flags
 
 from experiments import common
-from ganjax import benchmarking
+from ganjax import benchmarking, host
 
 _MODEL = flags.DEFINE_list(
     "model", ["dcgan64"], f"One or more of {sorted(benchmarking.BENCHMARKS)}, or conv_transpose_layer."
@@ -21,14 +21,16 @@ _STEPS = flags.DEFINE_integer("steps", 10, "Timed steps (after warm-up).")
 _WARMUP = flags.DEFINE_integer("warmup", 3, "Untimed steps after compilation.")
 _DEVICES = flags.DEFINE_integer("devices", None, "Use the first N devices (default: all).")
 _TORCH = flags.DEFINE_bool("torch", False, "Also time the PyTorch reference of each model (needs torch) and print the ratio.")
-_IMPL = flags.DEFINE_enum("conv_transpose_impl", None, ["auto", "direct", "subpixel"], "Override the transposed-convolution implementation.")
+_IMPL = flags.DEFINE_enum("conv_transpose_impl", None, ["auto", "direct", "subpixel", "gemm"], "Override the transposed-convolution implementation.")
 
 
 def main(argv):
     del argv
+    # Before JAX starts (see ganjax/host.py); GANJAX_MALLOC=system measures without it.
+    host.tune_allocator(single_arena=any(benchmarking.wants_single_arena(m) for m in _MODEL.value))
     for model in _MODEL.value:
         if model == "conv_transpose_layer":  # The layer micro-benchmark, both implementations.
-            for impl in ("direct", "subpixel"):
+            for impl in ("direct", "subpixel", "gemm"):
                 print(json.dumps(benchmarking.run_conv_transpose_layer(impl, batch=_BATCH.value)), flush=True)
             continue
         try:

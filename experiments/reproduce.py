@@ -10,7 +10,7 @@ from absl import app, flags
 from ml_collections import config_flags
 
 from experiments import common
-from ganjax import reproduce
+from ganjax import host, reproduce
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "An SSL config file.", lock_config=True)
 _WORKDIR = flags.DEFINE_string("workdir", None, "Output folder.")
@@ -22,6 +22,7 @@ flags.mark_flags_as_required(["config", "workdir"])
 def main(argv):
     del argv
     common.setup_logging()
+    host.tune_allocator(single_arena=host.wants_single_arena(_CONFIG.value.model.name))  # Before JAX starts.
     try:
         if _CONFIG.value.get("task") != "ssl":
             raise ValueError("experiments.reproduce takes a semi-supervised config (config.task = 'ssl')")

@@ -10,7 +10,7 @@ from absl import app, flags, logging
 from ml_collections import config_flags
 
 from experiments import common
-from ganjax import runner
+from ganjax import host, runner
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Experiment config file.", lock_config=True)
 _WORKDIR = flags.DEFINE_string("workdir", None, "Output folder (checkpoints, samples, metrics).")
@@ -22,6 +22,8 @@ def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
     common.setup_logging()
+    # Before JAX starts (see ganjax/host.py); GANJAX_MALLOC=system turns it off.
+    logging.info("Host malloc: %s", host.tune_allocator(single_arena=host.wants_single_arena(_CONFIG.value.model.name)))
     try:
         results = runner.train_and_evaluate(_CONFIG.value, _WORKDIR.value, num_devices=_NUM_DEVICES.value)
     except common.USER_ERRORS as e:

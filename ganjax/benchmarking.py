@@ -14,7 +14,7 @@ import jax
 import ml_collections
 import numpy as np
 
-from ganjax import parallel, train
+from ganjax import host, parallel, train
 
 # name -> (config factory, image shape)
 BENCHMARKS: dict[str, tuple[Callable[[], ml_collections.ConfigDict], tuple[int, int, int]]] = {}
@@ -83,6 +83,13 @@ def _ssl_setup(config, image_shape, batch, mesh, rng):
     return jax.device_put(state, state_sharding), data, step_fn
 
 
+def wants_single_arena(model: str) -> bool:
+    """Whether `model`'s step needs glibc's single-arena setting (see ganjax/host.py)."""
+    if model not in BENCHMARKS:
+        return False
+    return host.wants_single_arena(BENCHMARKS[model][0]().model.name)
+
+
 def run(
     model: str,
     batch: int,
@@ -144,6 +151,7 @@ def run(
         "gflop_per_step": round(flops / 1e9, 2),  # XLA's count for the compiled step.
         "gflops_per_sec": round(flops / 1e9 / median, 1),
         "steps": steps,
+        "host_malloc": host.allocator_setting(),
     }
 
 

@@ -98,38 +98,46 @@ def test_latents():
 
 @pytest.mark.parametrize(
     "stride,padding,k,h,cin,cout",
-    [(2, 1, 4, 4, 8, 5), (2, 1, 4, 7, 3, 1), (2, 0, 4, 3, 2, 3), (3, 1, 5, 3, 2, 2), (3, 0, 3, 4, 2, 2), (2, 0, 3, 4, 2, 2)],
+    [(2, 1, 4, 4, 8, 5), (2, 1, 4, 7, 3, 1), (2, 0, 4, 3, 2, 3), (3, 1, 5, 3, 2, 2), (3, 0, 3, 4, 2, 2), (2, 0, 3, 4, 2, 2),
+     (1, 1, 3, 5, 4, 6), (2, 2, 4, 5, 3, 2)],
 )
-def test_subpixel_conv_transpose_equals_direct_with_gradients(stride, padding, k, h, cin, cout):
+@pytest.mark.parametrize("impl", ["subpixel", "gemm"])
+def test_fast_conv_transpose_equals_direct_with_gradients(impl, stride, padding, k, h, cin, cout):
     rng = np.random.default_rng(stride * 100 + k)
     x = jnp.asarray(rng.normal(size=(3, h, h, cin)), jnp.float32)
     w = jnp.asarray(rng.normal(size=(k, k, cin, cout)), jnp.float32)
     direct = layers.conv_transpose_direct(x, w, stride, padding)
-    fast = layers.conv_transpose_subpixel(x, w, stride, padding)
+    fast_fn = {"subpixel": layers.conv_transpose_subpixel, "gemm": layers.conv_transpose_gemm}[impl]
+    fast = fast_fn(x, w, stride, padding)
     np.testing.assert_allclose(fast, direct, rtol=1e-5, atol=1e-5)
     probe = jnp.asarray(rng.normal(size=direct.shape), jnp.float32)
 
     def grads(fn):
         return jax.grad(lambda x, w: jnp.sum(probe * jnp.tanh(fn(x, w, stride, padding))), argnums=(0, 1))(x, w)
 
-    for g_fast, g_direct in zip(grads(layers.conv_transpose_subpixel), grads(layers.conv_transpose_direct)):
+    for g_fast, g_direct in zip(grads(fast_fn), grads(layers.conv_transpose_direct)):
         np.testing.assert_allclose(g_fast, g_direct, rtol=1e-4, atol=1e-4)
 
 
 def test_generator_output_independent_of_conv_transpose_impl():
     z = jax.random.normal(jax.random.key(0), (4, 100))
     outs = []
-    for impl in ("direct", "subpixel"):
+    for impl in ("direct", "subpixel", "gemm"):
         g = dcgan.DCGANGenerator(resolution=32, channels=3, base_features=8, conv_transpose_impl=impl)
         variables = g.init(jax.random.key(1), z, train=False)  # Same parameters for both.
         outs.append(g.apply(variables, z, train=True, mutable=["batch_stats"])[0])
-    np.testing.assert_allclose(outs[0], outs[1], atol=1e-5)
-    assert layers.default_conv_transpose_impl() == ("subpixel" if jax.default_backend() == "cpu" else "direct")
+    for out in outs[1:]:
+        np.testing.assert_allclose(out, outs[0], atol=1e-5)
+    assert layers.default_conv_transpose_impl() == ("gemm" if jax.default_backend() == "cpu" else "direct")
 
 
-@pytest.mark.parametrize("h,k,stride,padding", [(8, 4, 2, 1), (7, 4, 2, 1), (6, 3, 1, 1), (9, 3, 3, 0), (12, 4, 2, 0)])
+@pytest.mark.parametrize(
+    "h,k,stride,padding",
+    [(8, 4, 2, 1), (7, 4, 2, 1), (6, 3, 1, 1), (9, 3, 3, 0), (12, 4, 2, 0), (9, 4, 2, 0), (32, 4, 2, 1), (8, 3, 2, 1), (5, 1, 1, 0)],
+)
 def test_fast_conv_equals_lax_conv_with_gradients(h, k, stride, padding):
-    """conv_padded (space-to-depth + im2col kernel gradient) == lax's convolution, with gradients."""
+    """conv_padded (the matrix-product path, or padding + conv_valid when k % stride != 0) ==
+    lax's convolution, with gradients, including rows that no window reaches (9, 4, 2, 0)."""
     from jax import lax
 
     rng = np.random.default_rng(h * 10 + k)
@@ -153,3 +161,29 @@ def test_same_padding_matches_lax(h, k, stride):
     w = jnp.asarray(rng.normal(size=(k, k, 3, 4)), jnp.float32)
     ref = lax.conv_general_dilated(x, w, (stride, stride), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC"))
     np.testing.assert_allclose(layers.conv_padded(x, w, stride, "SAME"), ref, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("gather_below", [0, 10**9])  # Always scatter, always gather.
+@pytest.mark.parametrize("h,k,stride,padding", [(8, 4, 2, 1), (9, 4, 2, 0), (6, 3, 1, 1)])
+def test_gemm_gather_and_scatter_gradients_match_lax(monkeypatch, gather_below, h, k, stride, padding):
+    """Both forms of the input gradient / transposed convolution give lax's numbers."""
+    from jax import lax
+
+    monkeypatch.setattr(layers, "GATHER_BELOW_CHANNELS", gather_below)
+    rng = np.random.default_rng(h * 7 + k)
+    x = jnp.asarray(rng.normal(size=(2, h, h, 3)), jnp.float32)
+    w = jnp.asarray(rng.normal(size=(k, k, 3, 4)), jnp.float32)
+    pads = ((padding, padding), (padding, padding))
+    ref = lambda x, w: lax.conv_general_dilated(x, w, (stride, stride), pads, dimension_numbers=("NHWC", "HWIO", "NHWC"))
+    fast = lambda x, w: layers.conv_gemm(x, w, stride, pads)
+    probe = jnp.asarray(rng.normal(size=ref(x, w).shape), jnp.float32)
+    grads = lambda f: jax.grad(lambda x, w: jnp.sum(probe * jnp.tanh(f(x, w))), argnums=(0, 1))(x, w)
+    for a, b in zip(grads(fast), grads(ref)):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
+    if padding <= k - 1 and k % stride == 0:  # The transposed convolution of the same geometry.
+        y = jnp.asarray(rng.normal(size=(2, 4, 4, 4)), jnp.float32)
+        wt = jnp.asarray(rng.normal(size=(k, k, 4, 3)), jnp.float32)
+        np.testing.assert_allclose(
+            layers.conv_transpose_gemm(y, wt, stride, padding), layers.conv_transpose_direct(y, wt, stride, padding),
+            rtol=1e-5, atol=1e-5,
+        )
