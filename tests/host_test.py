@@ -15,12 +15,12 @@ setting = host.tune_allocator(single_arena=True)
 import jax, jax.numpy as jnp
 f = jax.jit(lambda x: jnp.concatenate([x, x + 1.0]))  # A 128 MB result per call.
 x = jnp.ones((16 * 1024 * 1024,), jnp.float32)
-for _ in range(2):
+for _ in range(10):
     f(x).block_until_ready()
 before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-for _ in range(4):
+for _ in range(10):
     f(x).block_until_ready()
-faults = (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / 4
+faults = (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / 10
 print(json.dumps({"setting": setting, "faulted_mb_per_call": faults * resource.getpagesize() / 2**20}))
 """
 
