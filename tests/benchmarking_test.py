@@ -12,6 +12,12 @@ def test_benchmark_row_has_the_reported_fields():
     assert row["images_per_sec"] == pytest.approx(8 / row["median_step_s"], rel=0.01)
     # MLP GAN step: D on 2 x 8 images + G through D twice; XLA counts > 2 * 8 * (784*128 + 100*128) flops.
     assert row["gflop_per_step"] > 0
+    assert row["host_malloc"]  # What ganjax.host did in this process, e.g. "system (not tuned)".
+
+
+def test_single_arena_decided_by_model():
+    assert benchmarking.wants_single_arena("dcgan64") and benchmarking.wants_single_arena("ssl_svhn")
+    assert not benchmarking.wants_single_arena("mlp_gan") and not benchmarking.wants_single_arena("ssl_mnist")
 
 
 def test_every_listed_model_is_registered():
@@ -20,7 +26,7 @@ def test_every_listed_model_is_registered():
         benchmarking.run("biggan", 8)
 
 
-def test_conv_transpose_layer_microbenchmark_runs_both_impls():
-    for impl in ("direct", "subpixel"):
+def test_conv_transpose_layer_microbenchmark_runs_every_impl():
+    for impl in ("direct", "subpixel", "gemm"):
         row = benchmarking.run_conv_transpose_layer(impl, batch=2, size=4, cin=8, cout=4, steps=1)
         assert row["forward_median_s"] > 0 and row["forward_backward_median_s"] > 0
