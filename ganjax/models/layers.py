@@ -1,4 +1,5 @@
-"""Shared layers: a PyTorch-compatible transposed convolution and weight initializers.
+"""Shared layers: convolutions and PyTorch-compatible transposed convolutions with fast CPU paths,
+and weight initializers.
 
 `ConvTranspose` follows PyTorch's `ConvTranspose2d(kernel, stride, padding)` arithmetic
 (output = (in - 1) * stride - 2 * padding + kernel), so DCGAN layer shapes are exact at every
