@@ -163,13 +163,14 @@ def test_same_padding_matches_lax(h, k, stride):
     np.testing.assert_allclose(layers.conv_padded(x, w, stride, "SAME"), ref, rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.parametrize("gather_below", [0, 10**9])  # Always scatter, always gather.
+@pytest.mark.parametrize("form", ["gather", "scatter"])
 @pytest.mark.parametrize("h,k,stride,padding", [(8, 4, 2, 1), (9, 4, 2, 0), (6, 3, 1, 1)])
-def test_gemm_gather_and_scatter_gradients_match_lax(monkeypatch, gather_below, h, k, stride, padding):
+def test_gemm_gather_and_scatter_gradients_match_lax(monkeypatch, form, h, k, stride, padding):
     """Both forms of the input gradient / transposed convolution give lax's numbers."""
     from jax import lax
 
-    monkeypatch.setattr(layers, "GATHER_BELOW_CHANNELS", gather_below)
+    chosen = []
+    monkeypatch.setattr(layers, "_adjoint_form", lambda *a, **kw: chosen.append(form) or form)
     rng = np.random.default_rng(h * 7 + k)
     x = jnp.asarray(rng.normal(size=(2, h, h, 3)), jnp.float32)
     w = jnp.asarray(rng.normal(size=(k, k, 3, 4)), jnp.float32)
@@ -180,6 +181,7 @@ def test_gemm_gather_and_scatter_gradients_match_lax(monkeypatch, gather_below, 
     grads = lambda f: jax.grad(lambda x, w: jnp.sum(probe * jnp.tanh(f(x, w))), argnums=(0, 1))(x, w)
     for a, b in zip(grads(fast), grads(ref)):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
+    assert chosen  # The input gradient went through the patched choice.
     if padding <= k - 1 and k % stride == 0:  # The transposed convolution of the same geometry.
         y = jnp.asarray(rng.normal(size=(2, 4, 4, 4)), jnp.float32)
         wt = jnp.asarray(rng.normal(size=(k, k, 4, 3)), jnp.float32)
@@ -187,3 +189,13 @@ def test_gemm_gather_and_scatter_gradients_match_lax(monkeypatch, gather_below, 
             layers.conv_transpose_gemm(y, wt, stride, padding), layers.conv_transpose_direct(y, wt, stride, padding),
             rtol=1e-5, atol=1e-5,
         )
+
+
+def test_adjoint_form_choice():
+    """Gather for few small-side channels; scatter for wide layers and tiny-output last layers."""
+    # DCGAN-64 discriminator 32x32x64 -> 16x16x128 input gradient: gather.
+    assert layers._adjoint_form(2, 128, gather_elems=17 * 17 * 4 * 128, scatter_elems=16 * 16 * 16 * 64) == "gather"
+    # DCGAN-64 generator 4x4x512 -> 8x8x256: scatter (512 channels).
+    assert layers._adjoint_form(2, 512, gather_elems=5 * 5 * 4 * 512, scatter_elems=4 * 4 * 16 * 256) == "scatter"
+    # Last generator layer 32x32x64 -> 64x64x3: scatter (the gather's patches would be 6x larger).
+    assert layers._adjoint_form(2, 64, gather_elems=33 * 33 * 4 * 64, scatter_elems=32 * 32 * 16 * 3) == "scatter"

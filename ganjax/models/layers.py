@@ -119,8 +119,18 @@ def conv_padded(x: Array, kernel: Array, stride: int, padding: int | str) -> Arr
 # (PyTorch's ConvTranspose2d) is the same linear map's adjoint, so it reuses both pieces.
 
 # The input gradient / transposed convolution uses the gather form below this many channels on the
-# small side (a scatter product with few input channels runs at a third of the matmul peak).
+# small side (a scatter product with few input channels runs at a third of the matmul peak), unless
+# the gather's im2col matrix would be the larger intermediate (a last generator layer with 1-3
+# output channels: scatter there).
 GATHER_BELOW_CHANNELS = 256
+
+
+def _adjoint_form(kb: int, cout: int, *, gather_elems: int, scatter_elems: int) -> str:
+    """"gather" or "scatter" for `_gemm_adjoint` (see GATHER_BELOW_CHANNELS); elems are the sizes
+    per image of the two forms' intermediate matrices."""
+    if kb > 1 and cout < GATHER_BELOW_CHANNELS and gather_elems <= scatter_elems:
+        return "gather"
+    return "scatter"
 
 
 def depth_to_space(x: Array, block: int) -> Array:
@@ -190,7 +200,7 @@ def _gemm_adjoint(g: Array, kernel: Array, s: int, pads, in_hw: tuple[int, int])
     b = g.shape[0]
     hs, ws = ho + kb - 1, wo + kb - 1
     regrouped = _regroup(kernel, s)  # [kb, kb, s*s*cin, cout]
-    if kb > 1 and cout < GATHER_BELOW_CHANNELS:
+    if _adjoint_form(kb, cout, gather_elems=hs * ws * kb * kb * cout, scatter_elems=ho * wo * kb * kb * s * s * cin) == "gather":
         # Gather: full correlation of g with the flipped kernel, on the space-to-depth grid.
         gp = jnp.pad(g, ((0, 0), (kb - 1, kb - 1), (kb - 1, kb - 1), (0, 0)))
         flipped = regrouped[::-1, ::-1].transpose(0, 1, 3, 2).reshape(kb * kb * cout, s * s * cin)
