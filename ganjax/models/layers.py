@@ -225,9 +225,7 @@ def _gemm_adjoint(g: Array, kernel: Array, s: int, pads, in_hw: tuple[int, int])
 def _gemm_kernel_grad(patches: Array, g: Array, kernel_shape, s: int) -> Array:
     k, _, cin, cout = kernel_shape
     kb = k // s
-    # (g^T @ patches)^T: XLA:CPU runs a product contracting both operands' leading axis on a slower
-    # path, so transpose the smaller operand (g) and the result (kernel-sized) instead.
-    dk = jnp.dot(g.reshape(-1, cout).T, patches, preferred_element_type=jnp.float32).T
+    dk = jnp.dot(patches.T, g.reshape(-1, cout), preferred_element_type=jnp.float32)
     return _ungroup(dk.reshape(kb, kb, s * s * cin, cout), s)
 
 
