@@ -1,5 +1,7 @@
 """Shapes of every model at every resolution, and the transposed convolution's arithmetic."""
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import ml_collections
@@ -199,3 +201,67 @@ def test_adjoint_form_choice():
     assert layers._adjoint_form(2, 512, gather_elems=5 * 5 * 4 * 512, scatter_elems=4 * 4 * 16 * 256) == "scatter"
     # Last generator layer 32x32x64 -> 64x64x3: scatter (the gather's patches would be 6x larger).
     assert layers._adjoint_form(2, 64, gather_elems=33 * 33 * 4 * 64, scatter_elems=32 * 32 * 16 * 3) == "scatter"
+
+
+@pytest.mark.parametrize("activation", ["none", "relu", "leaky_relu"])
+@pytest.mark.parametrize("shape", [(8, 5, 5, 16), (6, 32)])
+def test_batch_norm_act_matches_flax_batch_norm(activation, shape):
+    """layers.BatchNorm (fused activation, written-out gradient) == flax BatchNorm + activation:
+    same variable tree, outputs, running statistics, and gradients in x, scale and bias."""
+    import flax.linen as nn
+
+    rng = np.random.default_rng(0)
+    x = jnp.asarray(rng.normal(size=shape) * 3 + 1.5, jnp.float32)  # Off-center, as conv outputs.
+    w = jnp.asarray(rng.normal(size=shape), jnp.float32)
+    act = {"none": lambda u: u, "relu": jax.nn.relu, "leaky_relu": lambda u: nn.leaky_relu(u, 0.2)}[activation]
+    ref = nn.BatchNorm(use_running_average=False, momentum=0.9, epsilon=1e-5)
+    new = layers.BatchNorm(use_running_average=False, momentum=0.9, epsilon=1e-5, activation=activation, leaky_slope=0.2)
+    ref_vars, new_vars = ref.init(jax.random.key(0), x), new.init(jax.random.key(0), x)
+    assert jax.tree.structure(ref_vars) == jax.tree.structure(new_vars)
+    c = shape[-1]
+    variables = {
+        "params": {"scale": jnp.asarray(rng.normal(size=c) + 1, jnp.float32), "bias": jnp.asarray(rng.normal(size=c), jnp.float32)},
+        "batch_stats": {"mean": jnp.asarray(rng.normal(size=c), jnp.float32), "var": jnp.asarray(rng.uniform(0.5, 2, size=c), jnp.float32)},
+    }
+
+    def loss(module, activation_fn, variables, x):
+        y, updates = module.apply(variables, x, mutable=["batch_stats"])
+        return jnp.sum(activation_fn(y) * w), (y, updates["batch_stats"])
+
+    (ref_loss, (ref_y, ref_stats)), ref_grads = jax.value_and_grad(functools.partial(loss, ref, act), (0, 1), has_aux=True)(variables, x)
+    (new_loss, (new_y, new_stats)), new_grads = jax.value_and_grad(functools.partial(loss, new, lambda u: u), (0, 1), has_aux=True)(variables, x)
+    np.testing.assert_allclose(new_y, act(ref_y), atol=1e-5)
+    for a, b in zip(jax.tree.leaves(ref_stats), jax.tree.leaves(new_stats)):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    for a, b in zip(jax.tree.leaves(ref_grads[0]["params"]), jax.tree.leaves(new_grads[0]["params"])):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(new_grads[1], ref_grads[1], rtol=1e-4, atol=1e-4)
+    # Evaluation mode uses the running statistics.
+    ref_eval = act(nn.BatchNorm(use_running_average=True, epsilon=1e-5).apply(variables, x))
+    new_eval = layers.BatchNorm(use_running_average=True, epsilon=1e-5, activation=activation, leaky_slope=0.2).apply(variables, x)
+    np.testing.assert_allclose(new_eval, ref_eval, atol=1e-5)
+
+
+def test_batch_norm_act_statistics_gradients():
+    """The (mean, var) outputs of batch_norm_act carry their gradients too (they are the batch's
+    statistics, used e.g. by a loss on them)."""
+    rng = np.random.default_rng(1)
+    x = jnp.asarray(rng.normal(size=(16, 8)) * 2 + 1, jnp.float32)
+    s, b = jnp.ones(8) * 1.3, jnp.ones(8) * 0.1
+
+    def reference(x):
+        mean = x.mean(0)
+        var = jnp.maximum(0.0, (x * x).mean(0) - mean * mean)
+        y = jax.nn.relu((x - mean) * jax.lax.rsqrt(var + 1e-5) * s + b)
+        return jnp.sum(y ** 2) + jnp.sum(mean * 2.0) + jnp.sum(var * 3.0)
+
+    def fused(x):
+        y, mean, var = layers.batch_norm_act(x, s, b, 1e-5, "relu", 0.0)
+        return jnp.sum(y ** 2) + jnp.sum(mean * 2.0) + jnp.sum(var * 3.0)
+
+    np.testing.assert_allclose(jax.grad(fused)(x), jax.grad(reference)(x), rtol=1e-4, atol=1e-5)
+
+
+def test_batch_norm_rejects_unknown_activation():
+    with pytest.raises(ValueError, match="activation"):
+        layers.BatchNorm(activation="gelu").init(jax.random.key(0), jnp.ones((2, 3)))

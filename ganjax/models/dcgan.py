@@ -13,7 +13,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from ganjax.models.layers import Conv, ConvTranspose, normal_init
+from ganjax.models.layers import BatchNorm, Conv, ConvTranspose, normal_init
 
 Array = jax.Array
 
@@ -36,14 +36,16 @@ def start_resolution(resolution: int) -> tuple[int, int]:
     return r, n
 
 
-def _batch_norm(train: bool, init_std: float, name: str | None = None) -> nn.BatchNorm:
+def _batch_norm(train: bool, init_std: float, activation: str = "none", leaky_slope: float = 0.2) -> BatchNorm:
     # PyTorch's default momentum 0.1 is Flax's 0.9; scale ~ N(1, init_std) as in Radford et al.
-    return nn.BatchNorm(
+    # The activation runs in the same pass (see layers.batch_norm_act).
+    return BatchNorm(
         use_running_average=not train,
         momentum=0.9,
         epsilon=1e-5,
+        activation=activation,
+        leaky_slope=leaky_slope,
         scale_init=lambda k, s, d=jnp.float32: 1.0 + init_std * jax.random.normal(k, s, d),
-        name=name,
     )
 
 
@@ -63,13 +65,13 @@ class DCGANGenerator(nn.Module):
         # Equivalent to PyTorch's ConvTranspose2d(nz, features, start, 1, 0) on a 1x1 input.
         x = nn.Dense(start * start * features, use_bias=False, kernel_init=normal_init(self.init_std))(z)
         x = x.reshape((z.shape[0], start, start, features))  # [B, s, s, F]
-        x = nn.relu(_batch_norm(train, self.init_std)(x))
+        x = _batch_norm(train, self.init_std, "relu")(x)
         for _ in range(n_up - 1):
             features //= 2
             x = ConvTranspose(
                 features, kernel_init=normal_init(self.init_std), impl=self.conv_transpose_impl
             )(x)
-            x = nn.relu(_batch_norm(train, self.init_std)(x))
+            x = _batch_norm(train, self.init_std, "relu")(x)
         x = ConvTranspose(
             self.channels, kernel_init=normal_init(self.init_std), impl=self.conv_transpose_impl
         )(x)
@@ -95,8 +97,9 @@ class DCGANDiscriminator(nn.Module):
         for i in range(n_down):
             x = Conv(features, kernel_size=4, stride=2, padding=1, kernel_init=normal_init(self.init_std))(x)
             if i > 0:  # Radford et al.: no batch norm on the discriminator's input layer.
-                x = _batch_norm(train, self.init_std)(x)
-            x = nn.leaky_relu(x, self.leaky_slope)
+                x = _batch_norm(train, self.init_std, "leaky_relu", self.leaky_slope)(x)
+            else:
+                x = nn.leaky_relu(x, self.leaky_slope)
             features *= 2
         h = x.reshape((x.shape[0], -1))
         # Equivalent to PyTorch's final Conv2d(8 * ndf, 1, 4, 1, 0) on the 4x4 map.

@@ -460,3 +460,105 @@ def conv_transpose(
     if impl == "gemm":
         return conv_transpose_gemm(x, kernel, stride, padding)
     raise ValueError(f"Unknown conv_transpose impl '{impl}'; use direct, subpixel, gemm or auto")
+
+
+# --- Batch norm + activation --------------------------------------------------------------------
+#
+# Training-mode batch norm followed by its activation, with the backward pass written out. The
+# forward pass is one reduction (mean, mean of squares) and one elementwise pass that writes only
+# the activation; the backward pass recomputes the normalized values from the layer input, so no
+# centered or pre-activation copy is kept between the passes. Autodiff through flax's BatchNorm
+# and a separate activation kept both (one more full-size write and read per layer on the forward
+# pass and another on the backward pass).
+
+Activation = Literal["none", "relu", "leaky_relu"]
+
+
+def _activate(u: Array, activation: str, slope: float) -> Array:
+    if activation == "relu":
+        return jnp.maximum(u, 0)
+    if activation == "leaky_relu":
+        return jnp.where(u >= 0, u, slope * u)  # As flax's nn.leaky_relu.
+    return u
+
+
+def _activation_grad(u: Array, g: Array, activation: str, slope: float) -> Array:
+    if activation == "relu":
+        return jnp.where(u > 0, g, 0)  # As jax.nn.relu's gradient (0 at 0).
+    if activation == "leaky_relu":
+        return jnp.where(u >= 0, g, slope * g)
+    return g
+
+
+def _moments(x: Array) -> tuple[Array, Array]:
+    """Per-channel mean and biased variance over all but the last axis (E[x^2] - E[x]^2, as
+    flax's BatchNorm with its default fast variance)."""
+    axes = tuple(range(x.ndim - 1))
+    mean = jnp.mean(x, axes, dtype=jnp.float32)
+    mean2 = jnp.mean(jnp.square(x.astype(jnp.float32)), axes)
+    return mean, jnp.maximum(0.0, mean2 - mean * mean)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(3, 4, 5))
+def batch_norm_act(x: Array, scale: Array, bias: Array, epsilon: float, activation: str, slope: float):
+    """act((x - mean) / sqrt(var + epsilon) * scale + bias) with the batch's per-channel mean and
+    biased variance (over all but the last axis). Returns (output, mean, var); gradients flow
+    through all three. Same values and gradients as flax's BatchNorm(use_running_average=False)
+    followed by the activation."""
+    return _batch_norm_act_fwd(x, scale, bias, epsilon, activation, slope)[0]
+
+
+def _batch_norm_act_fwd(x, scale, bias, epsilon, activation, slope):
+    mean, var = _moments(x)
+    inv = lax.rsqrt(var + epsilon)
+    a = scale * inv
+    out = _activate(x * a + (bias - mean * a), activation, slope).astype(x.dtype)
+    return (out, mean, var), (x, scale, bias, mean, inv)
+
+
+def _batch_norm_act_bwd(epsilon, activation, slope, residuals, cotangents):
+    x, scale, bias, mean, inv = residuals
+    g_out, g_mean, g_var = cotangents
+    axes = tuple(range(x.ndim - 1))
+    n = x.size // x.shape[-1]
+    a = scale * inv
+    xhat = (x - mean) * inv
+    g = _activation_grad(xhat * scale + bias, g_out, activation, slope)
+    sum_g = jnp.sum(g, axes, dtype=jnp.float32)
+    sum_gx = jnp.sum(g * xhat, axes, dtype=jnp.float32)
+    dx = a * (g - sum_g / n - xhat * (sum_gx / n)) + (g_mean + 2.0 * g_var * (x - mean)) / n
+    return dx.astype(x.dtype), sum_gx.astype(scale.dtype), sum_g.astype(bias.dtype)
+
+
+batch_norm_act.defvjp(_batch_norm_act_fwd, _batch_norm_act_bwd)
+
+
+class BatchNorm(nn.Module):
+    """flax's `nn.BatchNorm` over the last axis (same variables, names and running-average update)
+    with an optional activation applied in the same pass (`batch_norm_act`)."""
+
+    use_running_average: bool = False
+    momentum: float = 0.99
+    epsilon: float = 1e-5
+    activation: Activation = "none"
+    leaky_slope: float = 0.2
+    scale_init: nn.initializers.Initializer = nn.initializers.ones
+    bias_init: nn.initializers.Initializer = nn.initializers.zeros
+
+    @nn.compact
+    def __call__(self, x: Array) -> Array:
+        if self.activation not in ("none", "relu", "leaky_relu"):
+            raise ValueError(f"BatchNorm activation must be 'none', 'relu' or 'leaky_relu', not {self.activation!r}")
+        c = x.shape[-1]
+        ra_mean = self.variable("batch_stats", "mean", lambda: jnp.zeros((c,), jnp.float32))
+        ra_var = self.variable("batch_stats", "var", lambda: jnp.ones((c,), jnp.float32))
+        scale = self.param("scale", self.scale_init, (c,), jnp.float32)
+        bias = self.param("bias", self.bias_init, (c,), jnp.float32)
+        if self.use_running_average:
+            a = scale * lax.rsqrt(ra_var.value + self.epsilon)
+            return _activate(x * a + (bias - ra_mean.value * a), self.activation, self.leaky_slope).astype(x.dtype)
+        out, mean, var = batch_norm_act(x, scale, bias, self.epsilon, self.activation, self.leaky_slope)
+        if not self.is_initializing():
+            ra_mean.value = self.momentum * ra_mean.value + (1.0 - self.momentum) * lax.stop_gradient(mean)
+            ra_var.value = self.momentum * ra_var.value + (1.0 - self.momentum) * lax.stop_gradient(var)
+        return out
