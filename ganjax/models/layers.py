@@ -51,10 +51,7 @@ def _conv_valid_bwd(stride, residuals, g):
     )
     (dx,) = x_vjp(g)
     # im2col: [B * Ho * Wo, kh * kw * cin], column order (i, j, c) to match the HWIO kernel.
-    patches = _stack_taps([
-        [x[:, i : i + stride * (ho - 1) + 1 : stride, j : j + stride * (wo - 1) + 1 : stride, :] for j in range(kw)]
-        for i in range(kh)
-    ])
+    patches = _patches(x, kh, stride, ho, wo)
     dk = jnp.dot(patches.T, g.reshape(-1, cout), preferred_element_type=jnp.float32)
     return dx, dk.reshape(kh, kw, cin, cout).astype(kernel.dtype)
 
@@ -142,15 +139,6 @@ def _stack_taps(taps: list[list[Array]]) -> Array:
     return out.reshape(-1, out.shape[3] * out.shape[4] * out.shape[5])
 
 
-def _windows(xs: Array, kb: int, ho: int, wo: int) -> Array:
-    """im2col of a stride-1 kb x kb window: [B, >=ho+kb-1, >=wo+kb-1, C] -> [B * ho * wo, kb * kb * C],
-    column order (a, b, c). Built with `stack` (one fused copy; `concatenate` copies twice)."""
-    c = xs.shape[-1]
-    if kb == 1:
-        return xs[:, :ho, :wo].reshape(-1, c)
-    return _stack_taps([[xs[:, a : a + ho, b : b + wo] for b in range(kb)] for a in range(kb)])
-
-
 def _regroup(kernel: Array, s: int) -> Array:
     """[k, k, Cin, Cout] -> [k/s, k/s, s*s*Cin, Cout], matching depth_to_space's (p, q, c) order."""
     k, _, cin, cout = kernel.shape
@@ -177,17 +165,20 @@ def _pad_config(pads):
 
 
 def _patches(xp: Array, k: int, s: int, ho: int, wo: int) -> Array:
-    """im2col of a stride-s k x k window on an exactly padded input [B, (ho-1)s+k, (wo-1)s+k, C]
+    """im2col of a stride-s k x k window on a padded input [B, >=(ho-1)s+k, >=(wo-1)s+k, C]
     -> [B * ho * wo, k * k * C], columns in the kernel's own (row, column, channel) order.
 
-    With width pairs merged into channels ([B, H, W/s, s*C], a free reshape when k % s == 0), a
-    window row is k/s contiguous runs of s*C values, so the copy moves long runs. (A space-to-depth
-    transpose first, then stride-1 windows, costs XLA:CPU twice as long: 10.9 vs 5.4 ms for a
-    32x32x64 input at batch 64.)"""
-    b, _, wp, c = xp.shape
-    kb = k // s
-    x2 = xp.reshape(b, xp.shape[1], wp // s, s * c)
-    return _stack_taps([[x2[:, a : a + s * (ho - 1) + 1 : s, j : j + wo] for j in range(kb)] for a in range(k)])
+    When k % s == 0 and the width is a multiple of s, width pairs are merged into channels
+    ([B, H, W/s, s*C], a free reshape), so a window row is k/s contiguous runs of s*C values and
+    the copy moves long runs. (A space-to-depth transpose first, then stride-1 windows, costs
+    XLA:CPU twice as long: 10.9 vs 5.4 ms for a 32x32x64 input at batch 64.) Otherwise one strided
+    slice per kernel tap."""
+    b, hp, wp, c = xp.shape
+    if k % s or wp % s:
+        rows = lambda a: xp[:, a : a + s * (ho - 1) + 1 : s]
+        return _stack_taps([[rows(a)[:, :, j : j + s * (wo - 1) + 1 : s] for j in range(k)] for a in range(k)])
+    x2 = xp.reshape(b, hp, wp // s, s * c)
+    return _stack_taps([[x2[:, a : a + s * (ho - 1) + 1 : s, j : j + wo] for j in range(k // s)] for a in range(k)])
 
 
 def _gemm_forward(x: Array, kernel: Array, s: int, pads) -> tuple[Array, Array]:
@@ -220,7 +211,7 @@ def _gemm_adjoint(g: Array, kernel: Array, s: int, pads, in_hw: tuple[int, int])
         # Gather: full correlation of g with the flipped kernel, on the space-to-depth grid.
         gp = jnp.pad(g, ((0, 0), (kb - 1, kb - 1), (kb - 1, kb - 1), (0, 0)))
         flipped = regrouped[::-1, ::-1].transpose(0, 1, 3, 2).reshape(kb * kb * cout, s * s * cin)
-        xs = jnp.dot(_windows(gp, kb, hs, ws), flipped, preferred_element_type=jnp.float32)
+        xs = jnp.dot(_patches(gp, kb, 1, hs, ws), flipped, preferred_element_type=jnp.float32)
         xs = xs.astype(g.dtype).reshape(b, hs, ws, s * s * cin)
     else:
         # Scatter: every output pixel's contribution to its kb x kb input block, then summed.
