@@ -45,7 +45,10 @@ def get_base_config() -> ml_collections.ConfigDict:
     c.model.d_features = 64  # DCGAN: discriminator width at the first layer (ndf).
     c.model.init_std = 0.02  # DCGAN: N(0, std) weight init.
     c.model.ema_decay = 0.0  # > 0: keep an EMA of G and sample from it.
-    c.model.conv_transpose_impl = "auto"  # "direct", "subpixel", "gemm" or "auto" (fastest here).
+    # Convolution algorithms (same results to float32 rounding; docs/performance.md). "auto": the
+    # fastest here (CPU: Winograd for 4x4 stride-2 layers, im2col matrix products otherwise).
+    c.model.conv_impl = "auto"  # "gemm", "winograd", "lax" or "auto".
+    c.model.conv_transpose_impl = "auto"  # "direct", "subpixel", "gemm", "winograd" or "auto".
 
     c.loss = ml_collections.ConfigDict()
     c.loss.type = "non_saturating"  # non_saturating | minimax | hinge | least_squares

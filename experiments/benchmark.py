@@ -21,7 +21,8 @@ _STEPS = flags.DEFINE_integer("steps", 10, "Timed steps (after warm-up).")
 _WARMUP = flags.DEFINE_integer("warmup", 3, "Untimed steps after compilation.")
 _DEVICES = flags.DEFINE_integer("devices", None, "Use the first N devices (default: all).")
 _TORCH = flags.DEFINE_bool("torch", False, "Also time the PyTorch reference of each model (needs torch) and print the ratio.")
-_IMPL = flags.DEFINE_enum("conv_transpose_impl", None, ["auto", "direct", "subpixel", "gemm"], "Override the transposed-convolution implementation.")
+_IMPL = flags.DEFINE_enum("conv_transpose_impl", None, ["auto", "direct", "subpixel", "gemm", "winograd"], "Override the transposed-convolution implementation.")
+_CONV_IMPL = flags.DEFINE_enum("conv_impl", None, ["auto", "gemm", "winograd", "lax"], "Override the convolution implementation.")
 
 
 def main(argv):
@@ -30,12 +31,13 @@ def main(argv):
     host.tune_allocator(single_arena=any(benchmarking.wants_single_arena(m) for m in _MODEL.value))
     for model in _MODEL.value:
         if model == "conv_transpose_layer":  # The layer micro-benchmark, both implementations.
-            for impl in ("direct", "subpixel", "gemm"):
+            for impl in ("direct", "subpixel", "gemm", "winograd"):
                 print(json.dumps(benchmarking.run_conv_transpose_layer(impl, batch=_BATCH.value)), flush=True)
             continue
         try:
             row = benchmarking.run(model, _BATCH.value, steps=_STEPS.value, warmup=_WARMUP.value,
-                                   num_devices=_DEVICES.value, conv_transpose_impl=_IMPL.value)
+                                   num_devices=_DEVICES.value, conv_transpose_impl=_IMPL.value,
+                                   conv_impl=_CONV_IMPL.value)
         except ValueError as e:
             common.fail(e)
         print(json.dumps(row), flush=True)

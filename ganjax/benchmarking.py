@@ -98,6 +98,7 @@ def run(
     warmup: int = 3,
     num_devices: int | None = None,
     conv_transpose_impl: str | None = None,
+    conv_impl: str | None = None,
 ) -> dict:
     """Compiles and times the train step; returns the JSON-able result row."""
     if model not in BENCHMARKS:
@@ -107,6 +108,8 @@ def run(
     config.train.batch_size = batch
     if conv_transpose_impl and "conv_transpose_impl" in config.model:
         config.model.conv_transpose_impl = conv_transpose_impl
+    if conv_impl and "conv_impl" in config.model:
+        config.model.conv_impl = conv_impl
     mesh = parallel.create_mesh(num_devices)
     parallel.check_batch_size(batch, mesh)
     rng = np.random.default_rng(0)
@@ -143,12 +146,15 @@ def run(
         "batch": batch,
         "backend": jax.default_backend(),
         "devices": int(mesh.devices.size),
+        "conv_impl": config.model.get("conv_impl", "auto"),
         "conv_transpose_impl": config.model.get("conv_transpose_impl", "auto"),
         "compile_s": round(compile_s, 3),
         "median_step_s": round(median, 5),
         "p90_step_s": round(float(np.percentile(times, 90)), 5),
         "images_per_sec": round(batch / median, 2),
-        "gflop_per_step": round(flops / 1e9, 2),  # XLA's count for the compiled step.
+        # XLA's count for the compiled step: the FLOPs executed (Winograd layers count 9/16 of the
+        # direct method's; --conv_impl=gemm --conv_transpose_impl=gemm gives the direct count).
+        "gflop_per_step": round(flops / 1e9, 2),
         "gflops_per_sec": round(flops / 1e9 / median, 1),
         "steps": steps,
         "host_malloc": host.allocator_setting(),

@@ -103,13 +103,14 @@ def test_latents():
     [(2, 1, 4, 4, 8, 5), (2, 1, 4, 7, 3, 1), (2, 0, 4, 3, 2, 3), (3, 1, 5, 3, 2, 2), (3, 0, 3, 4, 2, 2), (2, 0, 3, 4, 2, 2),
      (1, 1, 3, 5, 4, 6), (2, 2, 4, 5, 3, 2)],
 )
-@pytest.mark.parametrize("impl", ["subpixel", "gemm"])
+@pytest.mark.parametrize("impl", ["subpixel", "gemm", "winograd"])
 def test_fast_conv_transpose_equals_direct_with_gradients(impl, stride, padding, k, h, cin, cout):
     rng = np.random.default_rng(stride * 100 + k)
     x = jnp.asarray(rng.normal(size=(3, h, h, cin)), jnp.float32)
     w = jnp.asarray(rng.normal(size=(k, k, cin, cout)), jnp.float32)
     direct = layers.conv_transpose_direct(x, w, stride, padding)
-    fast_fn = {"subpixel": layers.conv_transpose_subpixel, "gemm": layers.conv_transpose_gemm}[impl]
+    fast_fn = {"subpixel": layers.conv_transpose_subpixel, "gemm": layers.conv_transpose_gemm,
+               "winograd": layers.conv_transpose_winograd}[impl]
     fast = fast_fn(x, w, stride, padding)
     np.testing.assert_allclose(fast, direct, rtol=1e-5, atol=1e-5)
     probe = jnp.asarray(rng.normal(size=direct.shape), jnp.float32)
@@ -124,13 +125,13 @@ def test_fast_conv_transpose_equals_direct_with_gradients(impl, stride, padding,
 def test_generator_output_independent_of_conv_transpose_impl():
     z = jax.random.normal(jax.random.key(0), (4, 100))
     outs = []
-    for impl in ("direct", "subpixel", "gemm"):
+    for impl in ("direct", "subpixel", "gemm", "winograd", "auto"):
         g = dcgan.DCGANGenerator(resolution=32, channels=3, base_features=8, conv_transpose_impl=impl)
         variables = g.init(jax.random.key(1), z, train=False)  # Same parameters for both.
         outs.append(g.apply(variables, z, train=True, mutable=["batch_stats"])[0])
     for out in outs[1:]:
         np.testing.assert_allclose(out, outs[0], atol=1e-5)
-    assert layers.default_conv_transpose_impl() == ("gemm" if jax.default_backend() == "cpu" else "direct")
+    assert layers.default_conv_transpose_impl() == ("winograd" if jax.default_backend() == "cpu" else "direct")
 
 
 @pytest.mark.parametrize(
@@ -201,6 +202,88 @@ def test_adjoint_form_choice():
     assert layers._adjoint_form(2, 512, gather_elems=5 * 5 * 4 * 512, scatter_elems=4 * 4 * 16 * 256) == "scatter"
     # Last generator layer 32x32x64 -> 64x64x3: scatter (the gather's patches would be 6x larger).
     assert layers._adjoint_form(2, 64, gather_elems=33 * 33 * 4 * 64, scatter_elems=32 * 32 * 16 * 3) == "scatter"
+
+
+_LAX_DN = ("NHWC", "HWIO", "NHWC")
+
+
+@pytest.mark.parametrize(
+    "h,w,k,stride,padding,cin,cout",
+    [(8, 8, 4, 2, 1, 16, 20), (7, 7, 4, 2, 1, 3, 5), (10, 9, 4, 2, 2, 4, 3), (9, 9, 2, 1, 0, 2, 3), (6, 6, 2, 1, 1, 3, 4),
+     (16, 16, 6, 3, 1, 5, 4), (4, 4, 4, 2, 1, 8, 8), (12, 12, 4, 2, 0, 3, 2), (9, 9, 4, 2, 0, 2, 2)],
+)
+def test_winograd_conv_equals_lax_with_gradients(h, w, k, stride, padding, cin, cout):
+    """conv_winograd == lax's convolution (values and both gradients) for kernel = 2 x stride: even
+    and odd output sizes (the extra tile row/column), non-square inputs, stride 1, 2 and 3, and rows
+    no window reaches."""
+    from jax import lax
+
+    rng = np.random.default_rng(h * 31 + w * 7 + k + padding)
+    x = jnp.asarray(rng.normal(size=(2, h, w, cin)), jnp.float32)
+    kern = jnp.asarray(rng.normal(size=(k, k, cin, cout)), jnp.float32)
+    pads = ((padding, padding), (padding, padding))
+    ref = lambda x, kern: lax.conv_general_dilated(x, kern, (stride, stride), pads, dimension_numbers=_LAX_DN)
+    fast = lambda x, kern: layers.conv_winograd(x, kern, stride, pads)
+    np.testing.assert_allclose(fast(x, kern), ref(x, kern), rtol=1e-5, atol=1e-5)
+    probe = jnp.asarray(rng.normal(size=ref(x, kern).shape), jnp.float32)
+    grads = lambda f: jax.grad(lambda x, kern: jnp.sum(probe * jnp.tanh(f(x, kern))), argnums=(0, 1))(x, kern)
+    for a, b in zip(grads(fast), grads(ref)):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
+
+
+def test_winograd_second_order_gradients():
+    """The transposed convolution's backward pass runs the Winograd convolution and vice versa, so
+    a gradient of a gradient (e.g. a gradient penalty) goes through both directions."""
+    rng = np.random.default_rng(5)
+    x = jnp.asarray(rng.normal(size=(2, 5, 5, 16)), jnp.float32)
+    kern = jnp.asarray(rng.normal(size=(4, 4, 16, 16)), jnp.float32)
+
+    def penalty(fn):
+        def loss(x, kern):
+            gx = jax.grad(lambda x: jnp.sum(jnp.sin(fn(x, kern, 2, 1))))(x)
+            return jnp.sum(gx**2)
+
+        return jax.grad(loss, argnums=(0, 1))(x, kern)
+
+    for a, b in zip(penalty(layers.conv_transpose_winograd), penalty(layers.conv_transpose_direct)):
+        # Values reach ~1e3 with cancellations, so the tolerance is relative to the largest.
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-5 * float(jnp.max(jnp.abs(b))))
+
+
+def test_conv_impl_dispatch(monkeypatch):
+    """auto takes Winograd on CPU for 4x4 stride-2 layers with >= 16 channels in and out, im2col
+    products otherwise; every impl gives the same numbers; an unknown impl is rejected."""
+    from jax import lax
+
+    calls = []
+    original = layers.conv_winograd
+    monkeypatch.setattr(layers, "conv_winograd", lambda *a: calls.append(a[1].shape) or original(*a))
+    rng = np.random.default_rng(0)
+    x = jnp.asarray(rng.normal(size=(2, 8, 8, 16)), jnp.float32)
+    wide = jnp.asarray(rng.normal(size=(4, 4, 16, 16)), jnp.float32)
+    narrow = jnp.asarray(rng.normal(size=(4, 4, 16, 3)), jnp.float32)
+    outs = [layers.conv_padded(x, wide, 2, 1, impl=impl) for impl in ("auto", "gemm", "winograd", "lax")]
+    layers.conv_padded(x, narrow, 2, 1)
+    expected = [(4, 4, 16, 16)] * 2 if jax.default_backend() == "cpu" else [(4, 4, 16, 16)]
+    assert calls == expected  # auto (CPU) and winograd; not gemm, lax, or the 3-channel layer.
+    ref = lax.conv_general_dilated(x, wide, (2, 2), [(1, 1), (1, 1)], dimension_numbers=_LAX_DN)
+    for out in outs:
+        np.testing.assert_allclose(out, ref, rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="Unknown conv impl"):
+        layers.conv_padded(x, wide, 2, 1, impl="fft")
+    with pytest.raises(ValueError, match="kernel size 2 \\* stride"):
+        layers.conv_winograd(x, jnp.zeros((3, 3, 16, 16)), 2, ((1, 1), (1, 1)))
+
+
+def test_discriminator_output_independent_of_conv_impl():
+    x = jax.random.normal(jax.random.key(0), (4, 32, 32, 3))
+    outs = []
+    for impl in ("auto", "gemm", "winograd", "lax"):
+        d = dcgan.DCGANDiscriminator(resolution=32, base_features=16, conv_impl=impl)
+        variables = d.init(jax.random.key(1), x, train=False)
+        outs.append(d.apply(variables, x, train=True, mutable=["batch_stats"])[0])
+    for out in outs[1:]:
+        np.testing.assert_allclose(out, outs[0], rtol=1e-4, atol=1e-5)
 
 
 @pytest.mark.parametrize("activation", ["none", "relu", "leaky_relu"])

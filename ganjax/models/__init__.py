@@ -33,7 +33,9 @@ def _dcgan(cfg: ml_collections.ConfigDict, image_shape: tuple[int, int, int]):
             init_std=cfg.init_std,
             conv_transpose_impl=cfg.conv_transpose_impl,
         ),
-        DCGANDiscriminator(resolution=h, base_features=cfg.d_features, init_std=cfg.init_std),
+        DCGANDiscriminator(
+            resolution=h, base_features=cfg.d_features, init_std=cfg.init_std, conv_impl=cfg.get("conv_impl", "auto")
+        ),
     )
 
 

@@ -89,13 +89,16 @@ class DCGANDiscriminator(nn.Module):
     base_features: int = 64
     init_std: float = 0.02
     leaky_slope: float = 0.2
+    conv_impl: str = "auto"
 
     @nn.compact
     def __call__(self, x: Array, train: bool = True, return_features: bool = False):
         _, n_down = start_resolution(self.resolution)
         features = self.base_features
         for i in range(n_down):
-            x = Conv(features, kernel_size=4, stride=2, padding=1, kernel_init=normal_init(self.init_std))(x)
+            x = Conv(
+                features, kernel_size=4, stride=2, padding=1, kernel_init=normal_init(self.init_std), impl=self.conv_impl
+            )(x)
             if i > 0:  # Radford et al.: no batch norm on the discriminator's input layer.
                 x = _batch_norm(train, self.init_std, "leaky_relu", self.leaky_slope)(x)
             else:

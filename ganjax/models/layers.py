@@ -17,7 +17,7 @@ import jax.numpy as jnp
 from jax import lax
 
 Array = jax.Array
-ConvTransposeImpl = Literal["auto", "direct", "subpixel", "gemm"]
+ConvTransposeImpl = Literal["auto", "direct", "subpixel", "gemm", "winograd"]
 
 _DN = ("NHWC", "HWIO", "NHWC")
 
@@ -73,18 +73,27 @@ def resolve_padding(padding: int | str, k: int, stride: int, size: int) -> tuple
     raise ValueError(f"padding must be an int, 'SAME' or 'VALID', not {padding!r}")
 
 
-def conv_padded(x: Array, kernel: Array, stride: int, padding: int | str) -> Array:
+ConvImpl = Literal["auto", "gemm", "winograd", "lax"]
+
+
+def conv_padded(x: Array, kernel: Array, stride: int, padding: int | str, *, impl: ConvImpl = "auto") -> Array:
     """2-D convolution (PyTorch int padding, or "SAME"/"VALID"), on each backend's fast path.
 
-    On CPU: `conv_gemm` (space-to-depth + im2col + one matrix product, custom gradients) when the
-    kernel size is a multiple of the stride (every stride-1 convolution and DCGAN's 4x4 stride-2
-    ones); otherwise explicit padding + `conv_valid`. On GPU/TPU: lax's convolution (cuDNN / the TPU
-    convolution units), whose gradients are fast there.
+    impl "auto" on CPU: `conv_winograd` where it applies (kernel = 2 x stride, DCGAN's 4x4 stride-2
+    layers, with at least WINOGRAD_MIN_CHANNELS channels in and out), else `conv_gemm` (im2col +
+    one matrix product, custom gradients) when the kernel size is a multiple of the stride, else
+    explicit padding + `conv_valid`. On GPU/TPU: lax's convolution (cuDNN / the TPU convolution
+    units), whose gradients are fast there. "gemm" and "winograd" force that path where it applies
+    (falling back as above); "lax" is lax's convolution everywhere.
     """
-    k = kernel.shape[0]
+    if impl not in ("auto", "gemm", "winograd", "lax"):
+        raise ValueError(f"Unknown conv impl '{impl}'; use auto, gemm, winograd or lax")
+    k, _, cin, cout = kernel.shape
     pads = (resolve_padding(padding, k, stride, x.shape[1]), resolve_padding(padding, k, stride, x.shape[2]))
-    if jax.default_backend() != "cpu":
+    if impl == "lax" or (impl == "auto" and jax.default_backend() != "cpu"):
         return lax.conv_general_dilated(x, kernel, (stride, stride), pads, dimension_numbers=_DN)
+    if k == 2 * stride and (impl == "winograd" or (impl == "auto" and min(cin, cout) >= WINOGRAD_MIN_CHANNELS)):
+        return conv_winograd(x, kernel, stride, pads)
     if k % stride == 0:
         return conv_gemm(x, kernel, stride, pads)
     (lo, hi), (lo_w, hi_w) = pads
@@ -293,6 +302,217 @@ def conv_transpose_gemm(x: Array, kernel: Array, stride: int, padding: int) -> A
     return _conv_adjoint_gemm(x, kernel.transpose(0, 1, 3, 2), stride, pads, out_hw)
 
 
+# --- Winograd F(2x2, 2x2) on the space-to-depth grid (the CPU default for 4x4 stride-2 layers) ---
+#
+# A convolution whose kernel is twice its stride (DCGAN's 4x4 stride-2 layers) is, on the
+# space-to-depth grid, a stride-1 convolution with a 2x2 kernel over s*s*Cin channels. Winograd's
+# minimal filtering F(2, 2) gives two outputs of a 2-tap filter from 3 products instead of 4:
+#   y0 = d0 w0 + d1 w1 = m0 + m1,   y1 = d1 w0 + d2 w1 = m1 + m2,
+#   m0 = (d0 - d1) w0,   m1 = d1 (w0 + w1),   m2 = (d2 - d1) w1.
+# Nested over rows and columns, every 2x2 tile of outputs takes 9 products instead of 16, so the
+# forward pass, the input gradient and the kernel gradient each run 9/16 of the direct method's
+# multiply-adds, as nine batched matrix products [B*T*U, s*s*Cin] x [s*s*Cin, Cout] over the T x U
+# tile grid (an odd output size computes one extra row/column and drops it). The transforms
+# (_WINO_IN, _WINO_KERNEL, _WINO_OUT below) are sums and differences only, so results match the
+# direct convolution to float32 rounding (tested at 1e-5). On the 2-core CPU, dcgan64 went from ~81
+# to ~100 images/s (docs/performance.md). The same pieces give the transposed convolution (the
+# adjoint), with its kernel kept in its own layout so no gradient needs a transposed copy.
+
+_WINO_IN = ((1, -1, 0), (0, 1, 0), (0, -1, 1))  # V_i = sum_a _WINO_IN[i][a] d_a
+_WINO_KERNEL = ((1, 0), (1, 1), (0, 1))  # U_i = sum_a _WINO_KERNEL[i][a] w_a
+_WINO_OUT = ((1, 1, 0), (0, 1, 1))  # y_r = sum_i _WINO_OUT[r][i] m_i
+
+# "auto" uses Winograd only where both channel counts reach this (an RGB input or output layer
+# has little product work to save, and its transforms would cost more than they save: measured
+# slower on dcgan28 and dcgan64).
+WINOGRAD_MIN_CHANNELS = 16
+
+
+def _signed_sum(coefs, terms) -> Array:
+    """sum_i coefs[i] * terms[i] for coefficients in {-1, 0, 1}, as adds and subtractions."""
+    out = None
+    for c, t in zip(coefs, terms):
+        if c:
+            out = (t if c > 0 else -t) if out is None else (out + t if c > 0 else out - t)
+    return out
+
+
+def _stack9(terms: list[Array]) -> Array:
+    """[9, ...] from 9 arrays, stacked in two levels (see `_stack_taps` on XLA:CPU's concatenates)."""
+    return jnp.stack([jnp.stack(terms[3 * i : 3 * i + 3]) for i in range(3)]).reshape(9, *terms[0].shape)
+
+
+def _winograd_geometry(in_hw: tuple[int, int], k: int, s: int, pads):
+    """(padding to exactly (2T+1)s per axis, (Ho, Wo), (T, U) 2x2 output tiles)."""
+    exact, out = _gemm_geometry(in_hw, k, s, pads)
+    tiles = tuple(-(-o // 2) for o in out)
+    ext = tuple((lo, (2 * t + 1) * s - n - lo) for (lo, _), n, t in zip(exact, in_hw, tiles))
+    return ext, out, tiles
+
+
+def _winograd_input(xp: Array, s: int, t: int, u: int) -> Array:
+    """Input transform: xp [B, (2t+1)s, (2u+1)s, C] -> V [9, B*t*u, s*s*C] (columns (p, q, c), as
+    `_regroup`). Reads the padded input through free reshapes: width pairs merged into channels
+    (the space-to-depth column), and rows split into (tile, tile row, s) so each of the 3x3 input
+    blocks of a tile is a plain slice."""
+    b, hp, wp, c = xp.shape
+    x2 = jnp.pad(xp.reshape(b, hp, wp // s, s * c), ((0, 0), (0, s), (0, 1), (0, 0)))
+    y = x2.reshape(b, t + 1, 2, s, u + 1, 2, s * c)
+    d = lambda a, e: y[:, a // 2 : a // 2 + t, a % 2, :, e // 2 : e // 2 + u, e % 2]  # [B, t, s, u, sC]
+    rows = [[_signed_sum(_WINO_IN[i], [d(a, e) for a in range(3)]) for e in range(3)] for i in range(3)]
+    v = [_signed_sum(_WINO_IN[j], rows[i]).transpose(0, 1, 3, 2, 4) for i in range(3) for j in range(3)]
+    return _stack9(v).reshape(9, b * t * u, s * s * c)
+
+
+def _winograd_input_t(dv: Array, s: int, t: int, u: int, c: int) -> Array:
+    """The transpose of `_winograd_input`: dV [9, B*t*u, s*s*C] -> [B, (2t+1)s, (2u+1)s, C].
+    Tiles overlap by one space-to-depth row/column, so each output is the sum of the (up to 4)
+    tile blocks that read it."""
+    b = dv.shape[1] // (t * u)
+    d = dv.reshape(3, 3, b, t, u, s, s * c)
+    cols = lambda i, e: _signed_sum([_WINO_IN[j][e] for j in range(3)], [d[i, j] for j in range(3)])
+    block = lambda a, e: _signed_sum([_WINO_IN[i][a] for i in range(3)], [cols(i, e) for i in range(3)])
+    placed = lambda a, e: jnp.pad(block(a, e), ((0, 0), (a // 2, 1 - a // 2), (e // 2, 1 - e // 2), (0, 0), (0, 0)))
+    parity = [
+        [_signed_sum([1] * 4, [placed(a, e) for a in range(pa, 3, 2) for e in range(pe, 3, 2)]) for pe in range(2)]
+        for pa in range(2)
+    ]  # [row parity][column parity] -> [B, t+1, u+1, s, sC]
+    full = jnp.stack([jnp.stack(parity[pa], 3) for pa in range(2)], 2)  # [B, t+1, 2, u+1, 2, s, sC]
+    full = full.transpose(0, 1, 2, 5, 3, 4, 6).reshape(b, (2 * t + 2) * s, 2 * u + 2, s * c)
+    return full[:, : (2 * t + 1) * s, : 2 * u + 1].reshape(b, (2 * t + 1) * s, (2 * u + 1) * s, c)
+
+
+def _winograd_output(m: Array, b: int, t: int, u: int) -> Array:
+    """Output transform: M [9, B*t*u, N] -> y [B, 2t, 2u, N]."""
+    m = m.reshape(3, 3, b, t, u, m.shape[-1])
+    rows = [[_signed_sum(_WINO_OUT[r], [m[i, j] for i in range(3)]) for j in range(3)] for r in range(2)]
+    y = [jnp.stack([_signed_sum(_WINO_OUT[c], rows[r]) for c in range(2)], 3) for r in range(2)]
+    return jnp.stack(y, 2).reshape(b, 2 * t, 2 * u, m.shape[-1])  # [B, t, 2, u, 2, N] -> rows, cols
+
+
+def _winograd_output_t(g: Array, t: int, u: int) -> Array:
+    """The transpose of `_winograd_output`: g [B, 2t, 2u, N] -> dM [9, B*t*u, N]."""
+    b, n = g.shape[0], g.shape[-1]
+    g = g.reshape(b, t, 2, u, 2, n)
+    rows = [[_signed_sum([_WINO_OUT[c][j] for c in range(2)], [g[:, :, r, :, c] for c in range(2)]) for j in range(3)] for r in range(2)]
+    dm = [_signed_sum([_WINO_OUT[r][i] for r in range(2)], [rows[r][j] for r in range(2)]) for i in range(3) for j in range(3)]
+    return _stack9(dm).reshape(9, b * t * u, n)
+
+
+def _winograd_kernel(w: Array) -> Array:
+    """Kernel transform of 2x2 blocks: w [2, 2, X, Y] -> [9, X, Y]."""
+    rows = [[_signed_sum(_WINO_KERNEL[i], [w[a, e] for a in range(2)]) for e in range(2)] for i in range(3)]
+    return jnp.stack([_signed_sum(_WINO_KERNEL[j], rows[i]) for i in range(3) for j in range(3)])
+
+
+def _conv_kernel_u(kernel: Array, s: int) -> Array:
+    """Convolution kernel [2s, 2s, Cin, Cout] -> U [9, s*s*Cin, Cout]."""
+    return _winograd_kernel(_regroup(kernel, s))
+
+
+def _conv_transpose_kernel_u(kernel: Array, s: int) -> Array:
+    """Transposed-convolution kernel [2s, 2s, Cin, Cout] (the adjoint of a convolution from Cout to
+    Cin channels) -> U^T [9, Cin, s*s*Cout], without transposing the kernel's channel axes."""
+    _, _, cin, cout = kernel.shape
+    w = kernel.reshape(2, s, 2, s, cin, cout).transpose(0, 2, 4, 1, 3, 5).reshape(2, 2, cin, s * s * cout)
+    return _winograd_kernel(w)
+
+
+def _kernel_grad(u_fn, du: Array, kernel_shape) -> Array:
+    """dL/dkernel from dL/dU through the (linear) kernel transform u_fn."""
+    return jax.linear_transpose(u_fn, jax.ShapeDtypeStruct(kernel_shape, du.dtype))(du)[0]
+
+
+def _bmm(a: Array, b: Array, contract: tuple[int, int]) -> Array:
+    """Nine matrix products at once: [9, ., .] x [9, ., .] contracting axes `contract`."""
+    return lax.dot_general(a, b, (((contract[0],), (contract[1],)), ((0,), (0,))), preferred_element_type=jnp.float32)
+
+
+def _winograd_forward(x: Array, u: Array, s: int, pads, k: int, u_transposed: bool) -> tuple[Array, Array]:
+    """y = conv(x) from the transformed kernel (U [9, C', N], or U^T [9, N, C'] when u_transposed);
+    also returns V, the transformed input (kept for the kernel gradient)."""
+    b = x.shape[0]
+    ext, (ho, wo), (t, tu) = _winograd_geometry(x.shape[1:3], k, s, pads)
+    v = _winograd_input(lax.pad(x, jnp.zeros((), x.dtype), _pad_config(ext)), s, t, tu)
+    m = _bmm(v, u, (2, 2) if u_transposed else (2, 1)).astype(x.dtype)
+    return _winograd_output(m, b, t, tu)[:, :ho, :wo], v
+
+
+def _winograd_adjoint(g: Array, u: Array, s: int, pads, k: int, cin: int, in_hw, u_transposed: bool) -> tuple[Array, Array]:
+    """The transpose of `_winograd_forward` in x: g [B, Ho, Wo, N] -> [B, H, W, Cin]; also returns
+    dM, the transformed g (kept for the kernel gradient)."""
+    ext, (ho, wo), (t, tu) = _winograd_geometry(in_hw, k, s, pads)
+    dm = _winograd_output_t(jnp.pad(g, ((0, 0), (0, 2 * t - ho), (0, 2 * tu - wo), (0, 0))), t, tu)
+    dv = _bmm(dm, u, (2, 1) if u_transposed else (2, 2)).astype(g.dtype)
+    (lo, hi), (lo_w, hi_w) = ext
+    xp = _winograd_input_t(dv, s, t, tu, cin)
+    return lax.pad(xp, jnp.zeros((), g.dtype), _pad_config(((-lo, -hi), (-lo_w, -hi_w)))), dm
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3))
+def conv_winograd(x: Array, kernel: Array, stride: int, pads) -> Array:
+    """Convolution with a 2*stride x 2*stride kernel (NHWC, HWIO, explicit ((lo, hi), (lo, hi))
+    zero padding) by Winograd F(2x2, 2x2) on the space-to-depth grid; see the section comment.
+    Same values and gradients as `lax.conv_general_dilated(x, kernel, (stride,) * 2, pads)` to
+    float32 rounding."""
+    if kernel.shape[0] != 2 * stride:
+        raise ValueError(f"conv_winograd needs kernel size 2 * stride, got {kernel.shape[0]} and stride {stride}")
+    return _winograd_forward(x, _conv_kernel_u(kernel, stride), stride, pads, kernel.shape[0], False)[0]
+
+
+def _conv_winograd_fwd(x, kernel, stride, pads):
+    u = _conv_kernel_u(kernel, stride)
+    y, v = _winograd_forward(x, u, stride, pads, kernel.shape[0], False)
+    return y, (v, u, kernel.shape, x.shape[1:3])
+
+
+def _conv_winograd_bwd(stride, pads, residuals, g):
+    v, u, kernel_shape, in_hw = residuals
+    dx, dm = _winograd_adjoint(g, u, stride, pads, kernel_shape[0], kernel_shape[2], in_hw, False)
+    du = _bmm(v, dm, (1, 1))  # [9, C', N]
+    return dx, _kernel_grad(lambda w: _conv_kernel_u(w, stride), du, kernel_shape).astype(u.dtype)
+
+
+conv_winograd.defvjp(_conv_winograd_fwd, _conv_winograd_bwd)
+
+
+def _conv_transpose_geometry(x, kernel, stride, padding):
+    k = kernel.shape[0]
+    return k, ((padding, padding),) * 2, tuple((n - 1) * stride - 2 * padding + k for n in x.shape[1:3])
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3))
+def _conv_transpose_winograd(x: Array, kernel: Array, stride: int, padding: int) -> Array:
+    return _conv_transpose_winograd_fwd(x, kernel, stride, padding)[0]
+
+
+def _conv_transpose_winograd_fwd(x, kernel, stride, padding):
+    k, pads, out_hw = _conv_transpose_geometry(x, kernel, stride, padding)
+    ut = _conv_transpose_kernel_u(kernel, stride)
+    y, dm = _winograd_adjoint(x, ut, stride, pads, k, kernel.shape[3], out_hw, True)
+    return y, (dm, ut, kernel.shape)
+
+
+def _conv_transpose_winograd_bwd(stride, padding, residuals, g):
+    dm, ut, kernel_shape = residuals
+    dx, vg = _winograd_forward(g, ut, stride, ((padding, padding),) * 2, kernel_shape[0], True)
+    dut = _bmm(dm, vg, (1, 1))  # [9, Cin, C']
+    return dx, _kernel_grad(lambda w: _conv_transpose_kernel_u(w, stride), dut, kernel_shape).astype(ut.dtype)
+
+
+_conv_transpose_winograd.defvjp(_conv_transpose_winograd_fwd, _conv_transpose_winograd_bwd)
+
+
+def conv_transpose_winograd(x: Array, kernel: Array, stride: int, padding: int) -> Array:
+    """PyTorch's ConvTranspose2d(k = 2 * stride, stride, padding) as the adjoint of the matching
+    convolution, by Winograd F(2x2, 2x2). Same values and gradients as `conv_transpose_direct` to
+    float32 rounding. Other kernel sizes (or padding > k - 1) use `conv_transpose_gemm`."""
+    k = kernel.shape[0]
+    if k != 2 * stride or padding > k - 1:
+        return conv_transpose_gemm(x, kernel, stride, padding)
+    return _conv_transpose_winograd(x, kernel, stride, padding)
+
+
 class Conv(nn.Module):
     """2-D convolution (square kernel; int, "SAME" or "VALID" padding) on the fast-gradient path."""
 
@@ -302,12 +522,13 @@ class Conv(nn.Module):
     padding: int | str = 1
     use_bias: bool = False
     kernel_init: nn.initializers.Initializer = normal_init(0.02)
+    impl: ConvImpl = "auto"  # See `conv_padded`.
 
     @nn.compact
     def __call__(self, x: Array) -> Array:
         k = self.kernel_size
         kernel = self.param("kernel", self.kernel_init, (k, k, x.shape[-1], self.features))
-        y = conv_padded(x, kernel.astype(x.dtype), self.stride, self.padding)
+        y = conv_padded(x, kernel.astype(x.dtype), self.stride, self.padding, impl=self.impl)
         if self.use_bias:
             y = y + self.param("bias", nn.initializers.zeros, (self.features,)).astype(x.dtype)
         return y
@@ -354,8 +575,9 @@ class ConvTranspose(nn.Module):
       kernel_init: kernel initializer.
       impl: "direct" (input-dilated convolution), "subpixel" (stride^2 small convolutions and a
         depth-to-space interleave), "gemm" (the adjoint of the matching convolution as matrix
-        products; the fastest on CPU) or "auto" (the fastest for the current backend). All give
-        the same outputs and gradients.
+        products), "winograd" (that adjoint by Winograd F(2x2, 2x2); the fastest on CPU for 4x4
+        stride-2 layers) or "auto" (the fastest for the current backend and layer). All give the
+        same outputs and gradients to float32 rounding.
     """
 
     features: int
@@ -452,9 +674,11 @@ def conv_transpose_subpixel(x: Array, kernel: Array, stride: int, padding: int) 
 
 
 def default_conv_transpose_impl() -> str:
-    """The default implementation: "gemm" on CPU (see docs/performance.md); "direct" on GPU/TPU,
-    where cuDNN/XLA have native transposed-convolution gradients."""
-    return "gemm" if jax.default_backend() == "cpu" else "direct"
+    """The default implementation: "winograd" on CPU (per layer: `conv_transpose_winograd` where the
+    kernel is 2 x stride and both channel counts reach WINOGRAD_MIN_CHANNELS, else "gemm"; see
+    docs/performance.md); "direct" on GPU/TPU, where cuDNN/XLA have native transposed-convolution
+    gradients."""
+    return "winograd" if jax.default_backend() == "cpu" else "direct"
 
 
 def conv_transpose(
@@ -463,13 +687,17 @@ def conv_transpose(
     """Dispatches to the chosen transposed-convolution implementation."""
     if impl == "auto":
         impl = default_conv_transpose_impl()
+        if impl == "winograd" and min(kernel.shape[2:]) < WINOGRAD_MIN_CHANNELS:
+            impl = "gemm"
     if impl == "direct":
         return conv_transpose_direct(x, kernel, stride, padding)
     if impl == "subpixel":
         return conv_transpose_subpixel(x, kernel, stride, padding)
     if impl == "gemm":
         return conv_transpose_gemm(x, kernel, stride, padding)
-    raise ValueError(f"Unknown conv_transpose impl '{impl}'; use direct, subpixel, gemm or auto")
+    if impl == "winograd":
+        return conv_transpose_winograd(x, kernel, stride, padding)
+    raise ValueError(f"Unknown conv_transpose impl '{impl}'; use direct, subpixel, gemm, winograd or auto")
 
 
 # --- Batch norm + activation --------------------------------------------------------------------
