@@ -210,11 +210,12 @@ _LAX_DN = ("NHWC", "HWIO", "NHWC")
 @pytest.mark.parametrize(
     "h,w,k,stride,padding,cin,cout",
     [(8, 8, 4, 2, 1, 16, 20), (7, 7, 4, 2, 1, 3, 5), (10, 9, 4, 2, 2, 4, 3), (9, 9, 2, 1, 0, 2, 3), (6, 6, 2, 1, 1, 3, 4),
-     (16, 16, 6, 3, 1, 5, 4), (4, 4, 4, 2, 1, 8, 8), (12, 12, 4, 2, 0, 3, 2), (9, 9, 4, 2, 0, 2, 2)],
+     (16, 16, 6, 3, 1, 5, 4), (4, 4, 4, 2, 1, 8, 8), (12, 12, 4, 2, 0, 3, 2), (9, 9, 4, 2, 0, 2, 2),
+     (8, 8, 3, 1, 1, 16, 16), (7, 9, 3, 1, 0, 3, 4), (5, 5, 3, 1, 1, 2, 3), (12, 11, 6, 2, 2, 3, 2), (3, 3, 3, 1, 0, 2, 2)],
 )
 def test_winograd_conv_equals_lax_with_gradients(h, w, k, stride, padding, cin, cout):
-    """conv_winograd == lax's convolution (values and both gradients) for kernel = 2 x stride: even
-    and odd output sizes (the extra tile row/column), non-square inputs, stride 1, 2 and 3, and rows
+    """conv_winograd == lax's convolution (values and both gradients) for kernel = 2 or 3 x stride:
+    even and odd output sizes (the extra tile row/column), non-square inputs, strides 1-3, and rows
     no window reaches."""
     from jax import lax
 
@@ -264,14 +265,16 @@ def test_conv_impl_dispatch(monkeypatch):
     narrow = jnp.asarray(rng.normal(size=(4, 4, 16, 3)), jnp.float32)
     outs = [layers.conv_padded(x, wide, 2, 1, impl=impl) for impl in ("auto", "gemm", "winograd", "lax")]
     layers.conv_padded(x, narrow, 2, 1)
-    expected = [(4, 4, 16, 16)] * 2 if jax.default_backend() == "cpu" else [(4, 4, 16, 16)]
-    assert calls == expected  # auto (CPU) and winograd; not gemm, lax, or the 3-channel layer.
+    layers.conv_padded(x, wide[:3, :3], 1, "SAME")  # 3x3 stride 1: F(2x2, 3x3).
+    layers.conv_padded(x, wide[:3, :3], 2, 1)  # 3x3 stride 2: not a multiple, conv_valid.
+    expected = [(4, 4, 16, 16)] * 2 + [(3, 3, 16, 16)] if jax.default_backend() == "cpu" else [(4, 4, 16, 16)]
+    assert calls == expected  # auto (CPU) and winograd; not gemm, lax, the 3-channel layer or k % s != 0.
     ref = lax.conv_general_dilated(x, wide, (2, 2), [(1, 1), (1, 1)], dimension_numbers=_LAX_DN)
     for out in outs:
         np.testing.assert_allclose(out, ref, rtol=1e-5, atol=1e-5)
     with pytest.raises(ValueError, match="Unknown conv impl"):
         layers.conv_padded(x, wide, 2, 1, impl="fft")
-    with pytest.raises(ValueError, match="kernel size 2 \\* stride"):
+    with pytest.raises(ValueError, match="kernel size 2 or 3 x stride"):
         layers.conv_winograd(x, jnp.zeros((3, 3, 16, 16)), 2, ((1, 1), (1, 1)))
 
 

@@ -79,8 +79,9 @@ ConvImpl = Literal["auto", "gemm", "winograd", "lax"]
 def conv_padded(x: Array, kernel: Array, stride: int, padding: int | str, *, impl: ConvImpl = "auto") -> Array:
     """2-D convolution (PyTorch int padding, or "SAME"/"VALID"), on each backend's fast path.
 
-    impl "auto" on CPU: `conv_winograd` where it applies (kernel = 2 x stride, DCGAN's 4x4 stride-2
-    layers, with at least WINOGRAD_MIN_CHANNELS channels in and out), else `conv_gemm` (im2col +
+    impl "auto" on CPU: `conv_winograd` where it applies (kernel = 2 or 3 x stride: DCGAN's 4x4
+    stride-2 layers and 3x3 stride-1 ones, with at least WINOGRAD_MIN_CHANNELS channels in and
+    out), else `conv_gemm` (im2col +
     one matrix product, custom gradients) when the kernel size is a multiple of the stride, else
     explicit padding + `conv_valid`. On GPU/TPU: lax's convolution (cuDNN / the TPU convolution
     units), whose gradients are fast there. "gemm" and "winograd" force that path where it applies
@@ -92,7 +93,7 @@ def conv_padded(x: Array, kernel: Array, stride: int, padding: int | str, *, imp
     pads = (resolve_padding(padding, k, stride, x.shape[1]), resolve_padding(padding, k, stride, x.shape[2]))
     if impl == "lax" or (impl == "auto" and jax.default_backend() != "cpu"):
         return lax.conv_general_dilated(x, kernel, (stride, stride), pads, dimension_numbers=_DN)
-    if k == 2 * stride and (impl == "winograd" or (impl == "auto" and min(cin, cout) >= WINOGRAD_MIN_CHANNELS)):
+    if winograd_applies(k, stride) and (impl == "winograd" or (impl == "auto" and min(cin, cout) >= WINOGRAD_MIN_CHANNELS)):
         return conv_winograd(x, kernel, stride, pads)
     if k % stride == 0:
         return conv_gemm(x, kernel, stride, pads)
@@ -302,25 +303,35 @@ def conv_transpose_gemm(x: Array, kernel: Array, stride: int, padding: int) -> A
     return _conv_adjoint_gemm(x, kernel.transpose(0, 1, 3, 2), stride, pads, out_hw)
 
 
-# --- Winograd F(2x2, 2x2) on the space-to-depth grid (the CPU default for 4x4 stride-2 layers) ---
+# --- Winograd F(2, r) on the space-to-depth grid (the CPU default for DCGAN and 3x3 layers) ------
 #
-# A convolution whose kernel is twice its stride (DCGAN's 4x4 stride-2 layers) is, on the
-# space-to-depth grid, a stride-1 convolution with a 2x2 kernel over s*s*Cin channels. Winograd's
-# minimal filtering F(2, 2) gives two outputs of a 2-tap filter from 3 products instead of 4:
+# A convolution whose kernel size k is r times its stride s is, on the space-to-depth grid, a
+# stride-1 convolution with an r x r kernel over s*s*Cin channels (s = 1: the grid is the image).
+# Winograd's minimal filtering F(2, r) gives two outputs of an r-tap filter from r + 1 products
+# instead of 2r. For r = 2 (DCGAN's 4x4 stride-2 layers):
 #   y0 = d0 w0 + d1 w1 = m0 + m1,   y1 = d1 w0 + d2 w1 = m1 + m2,
-#   m0 = (d0 - d1) w0,   m1 = d1 (w0 + w1),   m2 = (d2 - d1) w1.
-# Nested over rows and columns, every 2x2 tile of outputs takes 9 products instead of 16, so the
-# forward pass, the input gradient and the kernel gradient each run 9/16 of the direct method's
-# multiply-adds, as nine batched matrix products [B*T*U, s*s*Cin] x [s*s*Cin, Cout] over the T x U
-# tile grid (an odd output size computes one extra row/column and drops it). The transforms
-# (_WINO_IN, _WINO_KERNEL, _WINO_OUT below) are sums and differences only, so results match the
-# direct convolution to float32 rounding (tested at 1e-5). On the 2-core CPU, dcgan64 went from ~81
-# to ~100 images/s (docs/performance.md). The same pieces give the transposed convolution (the
-# adjoint), with its kernel kept in its own layout so no gradient needs a transposed copy.
+#   m0 = (d0 - d1) w0,   m1 = d1 (w0 + w1),   m2 = (d2 - d1) w1;
+# for r = 3 (3x3 stride-1 layers) the classic F(2, 3) of Lavin & Gray (2016). Nested over rows and
+# columns, every 2x2 tile of outputs takes (r+1)^2 products instead of 4r^2: 9/16 of the direct
+# method's multiply-adds for r = 2 and 16/36 for r = 3, in the forward pass, the input gradient and
+# the kernel gradient alike, as (r+1)^2 batched matrix products [B*T*U, s*s*Cin] x [s*s*Cin, Cout]
+# over the T x U tile grid (an odd output size computes one extra row/column and drops it). The
+# input and output transforms are sums and differences only, the kernel transform also halves
+# (exact in floating point), so results match the direct convolution to float32 rounding (tested
+# at 1e-5). On the 2-core CPU, dcgan64 went from ~82 to ~100 images/s (docs/performance.md). The
+# same pieces give the transposed convolution (the adjoint), with its kernel kept in its own layout
+# so that no gradient needs a transposed copy.
 
-_WINO_IN = ((1, -1, 0), (0, 1, 0), (0, -1, 1))  # V_i = sum_a _WINO_IN[i][a] d_a
-_WINO_KERNEL = ((1, 0), (1, 1), (0, 1))  # U_i = sum_a _WINO_KERNEL[i][a] w_a
-_WINO_OUT = ((1, 1, 0), (0, 1, 1))  # y_r = sum_i _WINO_OUT[r][i] m_i
+# Per r: (input transform BT: V_i = sum_a BT[i][a] d_a, kernel transform G: U_i = sum_a G[i][a] w_a,
+# output transform AT: y_j = sum_i AT[j][i] m_i), for correlation (the convolution of deep learning).
+_WINOGRAD = {
+    2: (((1, -1, 0), (0, 1, 0), (0, -1, 1)), ((1, 0), (1, 1), (0, 1)), ((1, 1, 0), (0, 1, 1))),
+    3: (
+        ((1, 0, -1, 0), (0, 1, 1, 0), (0, -1, 1, 0), (0, 1, 0, -1)),
+        ((1, 0, 0), (0.5, 0.5, 0.5), (0.5, -0.5, 0.5), (0, 0, 1)),
+        ((1, 1, 1, 0), (0, 1, -1, -1)),
+    ),
+}
 
 # "auto" uses Winograd only where both channel counts reach this (an RGB input or output layer
 # has little product work to save, and its transforms would cost more than they save: measured
@@ -328,93 +339,110 @@ _WINO_OUT = ((1, 1, 0), (0, 1, 1))  # y_r = sum_i _WINO_OUT[r][i] m_i
 WINOGRAD_MIN_CHANNELS = 16
 
 
-def _signed_sum(coefs, terms) -> Array:
-    """sum_i coefs[i] * terms[i] for coefficients in {-1, 0, 1}, as adds and subtractions."""
+def winograd_applies(k: int, stride: int) -> bool:
+    """Whether `conv_winograd` / `conv_transpose_winograd` handle this kernel size and stride."""
+    return k % stride == 0 and k // stride in _WINOGRAD
+
+
+def _lincomb(coefs, terms) -> Array:
+    """sum_i coefs[i] * terms[i], with +-1 as adds and subtractions and zeros skipped."""
     out = None
     for c, t in zip(coefs, terms):
         if c:
+            t = t if abs(c) == 1 else t * abs(c)
             out = (t if c > 0 else -t) if out is None else (out + t if c > 0 else out - t)
     return out
 
 
-def _stack9(terms: list[Array]) -> Array:
-    """[9, ...] from 9 arrays, stacked in two levels (see `_stack_taps` on XLA:CPU's concatenates)."""
-    return jnp.stack([jnp.stack(terms[3 * i : 3 * i + 3]) for i in range(3)]).reshape(9, *terms[0].shape)
+def _stack_tiles(terms: list[Array]) -> Array:
+    """[n*n, ...] from n*n arrays, stacked in two levels (see `_stack_taps` on XLA:CPU's
+    concatenates)."""
+    n = int(round(len(terms) ** 0.5))
+    return jnp.stack([jnp.stack(terms[n * i : n * i + n]) for i in range(n)]).reshape(n * n, *terms[0].shape)
 
 
 def _winograd_geometry(in_hw: tuple[int, int], k: int, s: int, pads):
-    """(padding to exactly (2T+1)s per axis, (Ho, Wo), (T, U) 2x2 output tiles)."""
+    """(padding to exactly (2T + r - 1)s per axis, (Ho, Wo), (T, U) 2x2 output tiles)."""
     exact, out = _gemm_geometry(in_hw, k, s, pads)
     tiles = tuple(-(-o // 2) for o in out)
-    ext = tuple((lo, (2 * t + 1) * s - n - lo) for (lo, _), n, t in zip(exact, in_hw, tiles))
+    ext = tuple((lo, (2 * t + k // s - 1) * s - n - lo) for (lo, _), n, t in zip(exact, in_hw, tiles))
     return ext, out, tiles
 
 
-def _winograd_input(xp: Array, s: int, t: int, u: int) -> Array:
-    """Input transform: xp [B, (2t+1)s, (2u+1)s, C] -> V [9, B*t*u, s*s*C] (columns (p, q, c), as
-    `_regroup`). Reads the padded input through free reshapes: width pairs merged into channels
-    (the space-to-depth column), and rows split into (tile, tile row, s) so each of the 3x3 input
-    blocks of a tile is a plain slice."""
+def _winograd_input(xp: Array, r: int, s: int, t: int, u: int) -> Array:
+    """Input transform: xp [B, (2t+r-1)s, (2u+r-1)s, C] -> V [(r+1)^2, B*t*u, s*s*C] (columns
+    (p, q, c), as `_regroup`). Reads the padded input through free reshapes: width pairs merged
+    into channels (the space-to-depth column), and rows split into (tile, tile row, s), so each of
+    a tile's (r+1) x (r+1) input blocks is a plain slice."""
     b, hp, wp, c = xp.shape
-    x2 = jnp.pad(xp.reshape(b, hp, wp // s, s * c), ((0, 0), (0, s), (0, 1), (0, 0)))
+    bt = _WINOGRAD[r][0]
+    x2 = xp.reshape(b, hp, wp // s, s * c)
+    x2 = jnp.pad(x2, ((0, 0), (0, (2 * t + 2) * s - hp), (0, 2 * u + 2 - wp // s), (0, 0)))
     y = x2.reshape(b, t + 1, 2, s, u + 1, 2, s * c)
     d = lambda a, e: y[:, a // 2 : a // 2 + t, a % 2, :, e // 2 : e // 2 + u, e % 2]  # [B, t, s, u, sC]
-    rows = [[_signed_sum(_WINO_IN[i], [d(a, e) for a in range(3)]) for e in range(3)] for i in range(3)]
-    v = [_signed_sum(_WINO_IN[j], rows[i]).transpose(0, 1, 3, 2, 4) for i in range(3) for j in range(3)]
-    return _stack9(v).reshape(9, b * t * u, s * s * c)
+    rows = [[_lincomb(bt[i], [d(a, e) for a in range(r + 1)]) for e in range(r + 1)] for i in range(r + 1)]
+    v = [_lincomb(bt[j], rows[i]).transpose(0, 1, 3, 2, 4) for i in range(r + 1) for j in range(r + 1)]
+    return _stack_tiles(v).reshape((r + 1) ** 2, b * t * u, s * s * c)
 
 
-def _winograd_input_t(dv: Array, s: int, t: int, u: int, c: int) -> Array:
-    """The transpose of `_winograd_input`: dV [9, B*t*u, s*s*C] -> [B, (2t+1)s, (2u+1)s, C].
-    Tiles overlap by one space-to-depth row/column, so each output is the sum of the (up to 4)
-    tile blocks that read it."""
+def _winograd_input_t(dv: Array, r: int, s: int, t: int, u: int, c: int) -> Array:
+    """The transpose of `_winograd_input`: dV [(r+1)^2, B*t*u, s*s*C] -> [B, (2t+r-1)s,
+    (2u+r-1)s, C]. Tiles overlap by r - 1 grid rows/columns, so each output is the sum of the tile
+    blocks that read it."""
+    n, bt = r + 1, _WINOGRAD[r][0]
     b = dv.shape[1] // (t * u)
-    d = dv.reshape(3, 3, b, t, u, s, s * c)
-    cols = lambda i, e: _signed_sum([_WINO_IN[j][e] for j in range(3)], [d[i, j] for j in range(3)])
-    block = lambda a, e: _signed_sum([_WINO_IN[i][a] for i in range(3)], [cols(i, e) for i in range(3)])
+    d = dv.reshape(n, n, b, t, u, s, s * c)
+    cols = lambda i, e: _lincomb([bt[j][e] for j in range(n)], [d[i, j] for j in range(n)])
+    block = lambda a, e: _lincomb([bt[i][a] for i in range(n)], [cols(i, e) for i in range(n)])
     placed = lambda a, e: jnp.pad(block(a, e), ((0, 0), (a // 2, 1 - a // 2), (e // 2, 1 - e // 2), (0, 0), (0, 0)))
     parity = [
-        [_signed_sum([1] * 4, [placed(a, e) for a in range(pa, 3, 2) for e in range(pe, 3, 2)]) for pe in range(2)]
+        [_lincomb([1] * n * n, [placed(a, e) for a in range(pa, n, 2) for e in range(pe, n, 2)]) for pe in range(2)]
         for pa in range(2)
     ]  # [row parity][column parity] -> [B, t+1, u+1, s, sC]
     full = jnp.stack([jnp.stack(parity[pa], 3) for pa in range(2)], 2)  # [B, t+1, 2, u+1, 2, s, sC]
     full = full.transpose(0, 1, 2, 5, 3, 4, 6).reshape(b, (2 * t + 2) * s, 2 * u + 2, s * c)
-    return full[:, : (2 * t + 1) * s, : 2 * u + 1].reshape(b, (2 * t + 1) * s, (2 * u + 1) * s, c)
+    hp, wp = 2 * t + r - 1, 2 * u + r - 1
+    return full[:, : hp * s, :wp].reshape(b, hp * s, wp * s, c)
 
 
-def _winograd_output(m: Array, b: int, t: int, u: int) -> Array:
-    """Output transform: M [9, B*t*u, N] -> y [B, 2t, 2u, N]."""
-    m = m.reshape(3, 3, b, t, u, m.shape[-1])
-    rows = [[_signed_sum(_WINO_OUT[r], [m[i, j] for i in range(3)]) for j in range(3)] for r in range(2)]
-    y = [jnp.stack([_signed_sum(_WINO_OUT[c], rows[r]) for c in range(2)], 3) for r in range(2)]
+def _winograd_output(m: Array, r: int, b: int, t: int, u: int) -> Array:
+    """Output transform: M [(r+1)^2, B*t*u, N] -> y [B, 2t, 2u, N]."""
+    n, at = r + 1, _WINOGRAD[r][2]
+    m = m.reshape(n, n, b, t, u, m.shape[-1])
+    rows = [[_lincomb(at[p], [m[i, j] for i in range(n)]) for j in range(n)] for p in range(2)]
+    y = [jnp.stack([_lincomb(at[q], rows[p]) for q in range(2)], 3) for p in range(2)]
     return jnp.stack(y, 2).reshape(b, 2 * t, 2 * u, m.shape[-1])  # [B, t, 2, u, 2, N] -> rows, cols
 
 
-def _winograd_output_t(g: Array, t: int, u: int) -> Array:
-    """The transpose of `_winograd_output`: g [B, 2t, 2u, N] -> dM [9, B*t*u, N]."""
-    b, n = g.shape[0], g.shape[-1]
-    g = g.reshape(b, t, 2, u, 2, n)
-    rows = [[_signed_sum([_WINO_OUT[c][j] for c in range(2)], [g[:, :, r, :, c] for c in range(2)]) for j in range(3)] for r in range(2)]
-    dm = [_signed_sum([_WINO_OUT[r][i] for r in range(2)], [rows[r][j] for r in range(2)]) for i in range(3) for j in range(3)]
-    return _stack9(dm).reshape(9, b * t * u, n)
+def _winograd_output_t(g: Array, r: int, t: int, u: int) -> Array:
+    """The transpose of `_winograd_output`: g [B, 2t, 2u, N] -> dM [(r+1)^2, B*t*u, N]."""
+    n, at = r + 1, _WINOGRAD[r][2]
+    b, c = g.shape[0], g.shape[-1]
+    g = g.reshape(b, t, 2, u, 2, c)
+    rows = [[_lincomb([at[q][j] for q in range(2)], [g[:, :, p, :, q] for q in range(2)]) for j in range(n)] for p in range(2)]
+    dm = [_lincomb([at[p][i] for p in range(2)], [rows[p][j] for p in range(2)]) for i in range(n) for j in range(n)]
+    return _stack_tiles(dm).reshape(n * n, b * t * u, c)
 
 
 def _winograd_kernel(w: Array) -> Array:
-    """Kernel transform of 2x2 blocks: w [2, 2, X, Y] -> [9, X, Y]."""
-    rows = [[_signed_sum(_WINO_KERNEL[i], [w[a, e] for a in range(2)]) for e in range(2)] for i in range(3)]
-    return jnp.stack([_signed_sum(_WINO_KERNEL[j], rows[i]) for i in range(3) for j in range(3)])
+    """Kernel transform of r x r blocks: w [r, r, X, Y] -> [(r+1)^2, X, Y]."""
+    r = w.shape[0]
+    gk = _WINOGRAD[r][1]
+    rows = [[_lincomb(gk[i], [w[a, e] for a in range(r)]) for e in range(r)] for i in range(r + 1)]
+    return jnp.stack([_lincomb(gk[j], rows[i]) for i in range(r + 1) for j in range(r + 1)])
 
 
 def _conv_kernel_u(kernel: Array, s: int) -> Array:
-    """Convolution kernel [2s, 2s, Cin, Cout] -> U [9, s*s*Cin, Cout]."""
+    """Convolution kernel [rs, rs, Cin, Cout] -> U [(r+1)^2, s*s*Cin, Cout]."""
     return _winograd_kernel(_regroup(kernel, s))
 
 
 def _conv_transpose_kernel_u(kernel: Array, s: int) -> Array:
-    """Transposed-convolution kernel [2s, 2s, Cin, Cout] (the adjoint of a convolution from Cout to
-    Cin channels) -> U^T [9, Cin, s*s*Cout], without transposing the kernel's channel axes."""
-    _, _, cin, cout = kernel.shape
-    w = kernel.reshape(2, s, 2, s, cin, cout).transpose(0, 2, 4, 1, 3, 5).reshape(2, 2, cin, s * s * cout)
+    """Transposed-convolution kernel [rs, rs, Cin, Cout] (the adjoint of a convolution from Cout to
+    Cin channels) -> U^T [(r+1)^2, Cin, s*s*Cout], without transposing the kernel's channel axes."""
+    k, _, cin, cout = kernel.shape
+    r = k // s
+    w = kernel.reshape(r, s, r, s, cin, cout).transpose(0, 2, 4, 1, 3, 5).reshape(r, r, cin, s * s * cout)
     return _winograd_kernel(w)
 
 
@@ -424,39 +452,40 @@ def _kernel_grad(u_fn, du: Array, kernel_shape) -> Array:
 
 
 def _bmm(a: Array, b: Array, contract: tuple[int, int]) -> Array:
-    """Nine matrix products at once: [9, ., .] x [9, ., .] contracting axes `contract`."""
+    """(r+1)^2 matrix products at once: [n, ., .] x [n, ., .] contracting axes `contract`."""
     return lax.dot_general(a, b, (((contract[0],), (contract[1],)), ((0,), (0,))), preferred_element_type=jnp.float32)
 
 
 def _winograd_forward(x: Array, u: Array, s: int, pads, k: int, u_transposed: bool) -> tuple[Array, Array]:
-    """y = conv(x) from the transformed kernel (U [9, C', N], or U^T [9, N, C'] when u_transposed);
+    """y = conv(x) from the transformed kernel (U [n, C', N], or U^T [n, N, C'] when u_transposed);
     also returns V, the transformed input (kept for the kernel gradient)."""
-    b = x.shape[0]
+    b, r = x.shape[0], k // s
     ext, (ho, wo), (t, tu) = _winograd_geometry(x.shape[1:3], k, s, pads)
-    v = _winograd_input(lax.pad(x, jnp.zeros((), x.dtype), _pad_config(ext)), s, t, tu)
+    v = _winograd_input(lax.pad(x, jnp.zeros((), x.dtype), _pad_config(ext)), r, s, t, tu)
     m = _bmm(v, u, (2, 2) if u_transposed else (2, 1)).astype(x.dtype)
-    return _winograd_output(m, b, t, tu)[:, :ho, :wo], v
+    return _winograd_output(m, r, b, t, tu)[:, :ho, :wo], v
 
 
 def _winograd_adjoint(g: Array, u: Array, s: int, pads, k: int, cin: int, in_hw, u_transposed: bool) -> tuple[Array, Array]:
     """The transpose of `_winograd_forward` in x: g [B, Ho, Wo, N] -> [B, H, W, Cin]; also returns
     dM, the transformed g (kept for the kernel gradient)."""
+    r = k // s
     ext, (ho, wo), (t, tu) = _winograd_geometry(in_hw, k, s, pads)
-    dm = _winograd_output_t(jnp.pad(g, ((0, 0), (0, 2 * t - ho), (0, 2 * tu - wo), (0, 0))), t, tu)
+    dm = _winograd_output_t(jnp.pad(g, ((0, 0), (0, 2 * t - ho), (0, 2 * tu - wo), (0, 0))), r, t, tu)
     dv = _bmm(dm, u, (2, 1) if u_transposed else (2, 2)).astype(g.dtype)
     (lo, hi), (lo_w, hi_w) = ext
-    xp = _winograd_input_t(dv, s, t, tu, cin)
+    xp = _winograd_input_t(dv, r, s, t, tu, cin)
     return lax.pad(xp, jnp.zeros((), g.dtype), _pad_config(((-lo, -hi), (-lo_w, -hi_w)))), dm
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3))
 def conv_winograd(x: Array, kernel: Array, stride: int, pads) -> Array:
-    """Convolution with a 2*stride x 2*stride kernel (NHWC, HWIO, explicit ((lo, hi), (lo, hi))
-    zero padding) by Winograd F(2x2, 2x2) on the space-to-depth grid; see the section comment.
-    Same values and gradients as `lax.conv_general_dilated(x, kernel, (stride,) * 2, pads)` to
-    float32 rounding."""
-    if kernel.shape[0] != 2 * stride:
-        raise ValueError(f"conv_winograd needs kernel size 2 * stride, got {kernel.shape[0]} and stride {stride}")
+    """Convolution with a kernel of r = 2 or 3 times the stride (NHWC, HWIO, explicit
+    ((lo, hi), (lo, hi)) zero padding) by Winograd F(2x2, rxr) on the space-to-depth grid; see the
+    section comment. Same values and gradients as `lax.conv_general_dilated(x, kernel,
+    (stride,) * 2, pads)` to float32 rounding."""
+    if not winograd_applies(kernel.shape[0], stride):
+        raise ValueError(f"conv_winograd needs kernel size 2 or 3 x stride, got {kernel.shape[0]} and stride {stride}")
     return _winograd_forward(x, _conv_kernel_u(kernel, stride), stride, pads, kernel.shape[0], False)[0]
 
 
@@ -469,7 +498,7 @@ def _conv_winograd_fwd(x, kernel, stride, pads):
 def _conv_winograd_bwd(stride, pads, residuals, g):
     v, u, kernel_shape, in_hw = residuals
     dx, dm = _winograd_adjoint(g, u, stride, pads, kernel_shape[0], kernel_shape[2], in_hw, False)
-    du = _bmm(v, dm, (1, 1))  # [9, C', N]
+    du = _bmm(v, dm, (1, 1))  # [n, C', N]
     return dx, _kernel_grad(lambda w: _conv_kernel_u(w, stride), du, kernel_shape).astype(u.dtype)
 
 
@@ -496,7 +525,7 @@ def _conv_transpose_winograd_fwd(x, kernel, stride, padding):
 def _conv_transpose_winograd_bwd(stride, padding, residuals, g):
     dm, ut, kernel_shape = residuals
     dx, vg = _winograd_forward(g, ut, stride, ((padding, padding),) * 2, kernel_shape[0], True)
-    dut = _bmm(dm, vg, (1, 1))  # [9, Cin, C']
+    dut = _bmm(dm, vg, (1, 1))  # [n, Cin, C']
     return dx, _kernel_grad(lambda w: _conv_transpose_kernel_u(w, stride), dut, kernel_shape).astype(ut.dtype)
 
 
@@ -504,11 +533,12 @@ _conv_transpose_winograd.defvjp(_conv_transpose_winograd_fwd, _conv_transpose_wi
 
 
 def conv_transpose_winograd(x: Array, kernel: Array, stride: int, padding: int) -> Array:
-    """PyTorch's ConvTranspose2d(k = 2 * stride, stride, padding) as the adjoint of the matching
-    convolution, by Winograd F(2x2, 2x2). Same values and gradients as `conv_transpose_direct` to
-    float32 rounding. Other kernel sizes (or padding > k - 1) use `conv_transpose_gemm`."""
+    """PyTorch's ConvTranspose2d(k, stride, padding) for k = 2 or 3 x stride as the adjoint of the
+    matching convolution, by Winograd F(2x2, rxr). Same values and gradients as
+    `conv_transpose_direct` to float32 rounding. Other kernel sizes (or padding > k - 1) use
+    `conv_transpose_gemm`."""
     k = kernel.shape[0]
-    if k != 2 * stride or padding > k - 1:
+    if not winograd_applies(k, stride) or padding > k - 1:
         return conv_transpose_gemm(x, kernel, stride, padding)
     return _conv_transpose_winograd(x, kernel, stride, padding)
 
