@@ -93,7 +93,7 @@ def conv_padded(x: Array, kernel: Array, stride: int, padding: int | str, *, imp
     pads = (resolve_padding(padding, k, stride, x.shape[1]), resolve_padding(padding, k, stride, x.shape[2]))
     if impl == "lax" or (impl == "auto" and jax.default_backend() != "cpu"):
         return lax.conv_general_dilated(x, kernel, (stride, stride), pads, dimension_numbers=_DN)
-    if winograd_applies(k, stride) and (impl == "winograd" or (impl == "auto" and min(cin, cout) >= WINOGRAD_MIN_CHANNELS)):
+    if impl == "winograd" and winograd_applies(k, stride) or impl == "auto" and _auto_winograd(k, stride, cin, cout):
         return conv_winograd(x, kernel, stride, pads)
     if k % stride == 0:
         return conv_gemm(x, kernel, stride, pads)
@@ -290,16 +290,20 @@ def _conv_adjoint_gemm_bwd(stride, pads, out_hw, residuals, g):
 _conv_adjoint_gemm.defvjp(_conv_adjoint_gemm_fwd, _conv_adjoint_gemm_bwd)
 
 
+def _conv_transpose_geometry(x, kernel, stride, padding):
+    """(k, the matching convolution's ((lo, hi), (lo, hi)) padding, PyTorch ConvTranspose2d's output size)."""
+    k = kernel.shape[0]
+    return k, ((padding, padding),) * 2, tuple((n - 1) * stride - 2 * padding + k for n in x.shape[1:3])
+
+
 def conv_transpose_gemm(x: Array, kernel: Array, stride: int, padding: int) -> Array:
     """PyTorch's ConvTranspose2d(k, stride, padding) as the adjoint of the matching convolution
     (the definition of a transposed convolution), computed with the matrix-product path. Same
     values and gradients as `conv_transpose_direct`. Falls back to the sub-pixel form when the
     kernel size is not a multiple of the stride."""
-    k = kernel.shape[0]
+    k, pads, out_hw = _conv_transpose_geometry(x, kernel, stride, padding)
     if k % stride or padding > k - 1:
         return conv_transpose_subpixel(x, kernel, stride, padding)
-    out_hw = tuple((n - 1) * stride - 2 * padding + k for n in x.shape[1:3])
-    pads = ((padding, padding), (padding, padding))
     return _conv_adjoint_gemm(x, kernel.transpose(0, 1, 3, 2), stride, pads, out_hw)
 
 
@@ -342,6 +346,11 @@ WINOGRAD_MIN_CHANNELS = 16
 def winograd_applies(k: int, stride: int) -> bool:
     """Whether `conv_winograd` / `conv_transpose_winograd` handle this kernel size and stride."""
     return k % stride == 0 and k // stride in _WINOGRAD
+
+
+def _auto_winograd(k: int, stride: int, cin: int, cout: int) -> bool:
+    """Whether impl "auto" takes Winograd on CPU (see WINOGRAD_MIN_CHANNELS)."""
+    return winograd_applies(k, stride) and min(cin, cout) >= WINOGRAD_MIN_CHANNELS
 
 
 def _lincomb(coefs, terms) -> Array:
@@ -503,11 +512,6 @@ def _conv_winograd_bwd(stride, pads, residuals, g):
 
 
 conv_winograd.defvjp(_conv_winograd_fwd, _conv_winograd_bwd)
-
-
-def _conv_transpose_geometry(x, kernel, stride, padding):
-    k = kernel.shape[0]
-    return k, ((padding, padding),) * 2, tuple((n - 1) * stride - 2 * padding + k for n in x.shape[1:3])
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3))
@@ -717,7 +721,7 @@ def conv_transpose(
     """Dispatches to the chosen transposed-convolution implementation."""
     if impl == "auto":
         impl = default_conv_transpose_impl()
-        if impl == "winograd" and min(kernel.shape[2:]) < WINOGRAD_MIN_CHANNELS:
+        if impl == "winograd" and not _auto_winograd(kernel.shape[0], stride, *kernel.shape[2:]):
             impl = "gemm"
     if impl == "direct":
         return conv_transpose_direct(x, kernel, stride, padding)
