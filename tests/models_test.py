@@ -134,6 +134,9 @@ def test_generator_output_independent_of_conv_transpose_impl():
     assert layers.default_conv_transpose_impl() == ("winograd" if jax.default_backend() == "cpu" else "direct")
 
 
+_LAX_DN = ("NHWC", "HWIO", "NHWC")
+
+
 @pytest.mark.parametrize(
     "h,k,stride,padding",
     [(8, 4, 2, 1), (7, 4, 2, 1), (6, 3, 1, 1), (9, 3, 3, 0), (12, 4, 2, 0), (9, 4, 2, 0), (32, 4, 2, 1), (8, 3, 2, 1), (5, 1, 1, 0)],
@@ -141,16 +144,21 @@ def test_generator_output_independent_of_conv_transpose_impl():
 def test_fast_conv_equals_lax_conv_with_gradients(h, k, stride, padding):
     """conv_padded (the matrix-product path, or padding + conv_valid when k % stride != 0) ==
     lax's convolution, with gradients, including rows that no window reaches (9, 4, 2, 0)."""
-    from jax import lax
-
     rng = np.random.default_rng(h * 10 + k)
     x = jnp.asarray(rng.normal(size=(2, h, h, 3)), jnp.float32)
     w = jnp.asarray(rng.normal(size=(k, k, 3, 5)), jnp.float32)
-    ref = lambda x, w: lax.conv_general_dilated(x, w, (stride, stride), [(padding, padding)] * 2, dimension_numbers=("NHWC", "HWIO", "NHWC"))
-    fast = lambda x, w: layers.conv_padded(x, w, stride, padding)
-    np.testing.assert_allclose(fast(x, w), ref(x, w), rtol=1e-5, atol=1e-5)
-    probe = jnp.asarray(rng.normal(size=ref(x, w).shape), jnp.float32)
-    grads = lambda f: jax.grad(lambda x, w: jnp.sum(probe * jnp.tanh(f(x, w))), argnums=(0, 1))(x, w)
+    _assert_conv_matches_lax(lambda x, w: layers.conv_padded(x, w, stride, padding), x, w, stride, ((padding, padding),) * 2, rng)
+
+
+def _assert_conv_matches_lax(fast, x, kern, stride, pads, rng):
+    """fast(x, kern) == lax's convolution in values (1e-5) and both gradients (1e-4), the latter
+    through a random probe and a tanh so that every output element matters differently."""
+    from jax import lax
+
+    ref = lambda x, kern: lax.conv_general_dilated(x, kern, (stride, stride), pads, dimension_numbers=_LAX_DN)
+    np.testing.assert_allclose(fast(x, kern), ref(x, kern), rtol=1e-5, atol=1e-5)
+    probe = jnp.asarray(rng.normal(size=ref(x, kern).shape), jnp.float32)
+    grads = lambda f: jax.grad(lambda x, kern: jnp.sum(probe * jnp.tanh(f(x, kern))), argnums=(0, 1))(x, kern)
     for a, b in zip(grads(fast), grads(ref)):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
 
@@ -204,9 +212,6 @@ def test_adjoint_form_choice():
     assert layers._adjoint_form(2, 64, gather_elems=33 * 33 * 4 * 64, scatter_elems=32 * 32 * 16 * 3) == "scatter"
 
 
-_LAX_DN = ("NHWC", "HWIO", "NHWC")
-
-
 @pytest.mark.parametrize(
     "h,w,k,stride,padding,cin,cout",
     [(8, 8, 4, 2, 1, 16, 20), (7, 7, 4, 2, 1, 3, 5), (10, 9, 4, 2, 2, 4, 3), (9, 9, 2, 1, 0, 2, 3), (6, 6, 2, 1, 1, 3, 4),
@@ -217,19 +222,11 @@ def test_winograd_conv_equals_lax_with_gradients(h, w, k, stride, padding, cin, 
     """conv_winograd == lax's convolution (values and both gradients) for kernel = 2 or 3 x stride:
     even and odd output sizes (the extra tile row/column), non-square inputs, strides 1-3, and rows
     no window reaches."""
-    from jax import lax
-
     rng = np.random.default_rng(h * 31 + w * 7 + k + padding)
     x = jnp.asarray(rng.normal(size=(2, h, w, cin)), jnp.float32)
     kern = jnp.asarray(rng.normal(size=(k, k, cin, cout)), jnp.float32)
     pads = ((padding, padding), (padding, padding))
-    ref = lambda x, kern: lax.conv_general_dilated(x, kern, (stride, stride), pads, dimension_numbers=_LAX_DN)
-    fast = lambda x, kern: layers.conv_winograd(x, kern, stride, pads)
-    np.testing.assert_allclose(fast(x, kern), ref(x, kern), rtol=1e-5, atol=1e-5)
-    probe = jnp.asarray(rng.normal(size=ref(x, kern).shape), jnp.float32)
-    grads = lambda f: jax.grad(lambda x, kern: jnp.sum(probe * jnp.tanh(f(x, kern))), argnums=(0, 1))(x, kern)
-    for a, b in zip(grads(fast), grads(ref)):
-        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
+    _assert_conv_matches_lax(lambda x, kern: layers.conv_winograd(x, kern, stride, pads), x, kern, stride, pads, rng)
 
 
 def test_winograd_second_order_gradients():
