@@ -81,9 +81,8 @@ def conv_padded(x: Array, kernel: Array, stride: int, padding: int | str, *, imp
 
     impl "auto" on CPU: `conv_winograd` where it applies (kernel = 2 or 3 x stride: DCGAN's 4x4
     stride-2 layers and 3x3 stride-1 ones, with at least WINOGRAD_MIN_CHANNELS channels in and
-    out), else `conv_gemm` (im2col +
-    one matrix product, custom gradients) when the kernel size is a multiple of the stride, else
-    explicit padding + `conv_valid`. On GPU/TPU: lax's convolution (cuDNN / the TPU convolution
+    out), else `conv_gemm` (im2col + one matrix product, custom gradients) when the kernel size is
+    a multiple of the stride, else explicit padding + `conv_valid`. On GPU/TPU: lax's convolution (cuDNN / the TPU convolution
     units), whose gradients are fast there. "gemm" and "winograd" force that path where it applies
     (falling back as above); "lax" is lax's convolution everywhere.
     """
@@ -404,10 +403,11 @@ def _winograd_input_t(dv: Array, r: int, s: int, t: int, u: int, c: int) -> Arra
     cols = lambda i, e: _lincomb([bt[j][e] for j in range(n)], [d[i, j] for j in range(n)])
     block = lambda a, e: _lincomb([bt[i][a] for i in range(n)], [cols(i, e) for i in range(n)])
     placed = lambda a, e: jnp.pad(block(a, e), ((0, 0), (a // 2, 1 - a // 2), (e // 2, 1 - e // 2), (0, 0), (0, 0)))
-    parity = [
-        [_lincomb([1] * n * n, [placed(a, e) for a in range(pa, n, 2) for e in range(pe, n, 2)]) for pe in range(2)]
-        for pa in range(2)
-    ]  # [row parity][column parity] -> [B, t+1, u+1, s, sC]
+    def parity_sum(pa: int, pe: int) -> Array:  # All blocks landing on this row/column parity.
+        terms = [placed(a, e) for a in range(pa, n, 2) for e in range(pe, n, 2)]
+        return sum(terms[1:], terms[0])
+
+    parity = [[parity_sum(pa, pe) for pe in range(2)] for pa in range(2)]  # -> [B, t+1, u+1, s, sC]
     full = jnp.stack([jnp.stack(parity[pa], 3) for pa in range(2)], 2)  # [B, t+1, 2, u+1, 2, s, sC]
     full = full.transpose(0, 1, 2, 5, 3, 4, 6).reshape(b, (2 * t + 2) * s, 2 * u + 2, s * c)
     hp, wp = 2 * t + r - 1, 2 * u + r - 1
