@@ -11,8 +11,8 @@ extractors and the evaluation protocol live in ganjax/evaluators.
 """
 
 from ganjax.metrics.frechet import fid_from_features, frechet_distance
-from ganjax.metrics.inception_score import inception_score
-from ganjax.metrics.kid import kid
+from ganjax.metrics.iscore import inception_score
+from ganjax.metrics.mmd import kid
 from ganjax.metrics.manifold import density_coverage, precision_recall, prdc
 from ganjax.metrics.stats import FeatureStats
 

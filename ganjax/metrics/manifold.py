@@ -8,7 +8,8 @@ k-th nearest neighbour in its own set (itself excluded):
   density   = (1 / kM) sum_y #{x : y in B(x, NND_k(x))}, k = 5
   coverage  = share of X whose ball B(x, NND_k(x)) holds at least one y, k = 5
 Distances are Euclidean (compared squared), computed on the device in float32 blocks of rows, so
-the N x M matrix is never held whole; "inside" includes the boundary (<=), as in torch-fidelity
+the N x M matrix is never held whole, after centring both sets on the real mean (|a|^2 + |b|^2 -
+2ab would otherwise lose its digits when the features share a large offset); "inside" includes the boundary (<=), as in torch-fidelity
 and the prdc package. The real radii depend on the reference set alone: callers that evaluate
 many generators against one reference compute them once (`knn_radii_sq`) and pass them in.
 """
@@ -41,6 +42,10 @@ def _k_smallest(d: jax.Array, k: int) -> jax.Array:
 def knn_radii_sq(x, ks: tuple[int, ...]) -> dict[int, np.ndarray]:
     """{k: squared distance of each row of x to its k-th nearest other row} for every k in ks."""
     x = jnp.asarray(x, jnp.float32)
+    return _knn_radii_sq(x - x.mean(0), ks)  # Distances do not change; float32 cancellation does.
+
+
+def _knn_radii_sq(x: jax.Array, ks: tuple[int, ...]) -> dict[int, np.ndarray]:
     kmax = max(ks)
     if len(x) <= kmax:
         raise ValueError(f"k-NN radii with k={kmax} need more than {kmax} samples, got {len(x)}")
@@ -73,12 +78,16 @@ def prdc(real, fake, *, pr_k: int = 3, dc_k: int = 5, real_radii_sq: dict[int, n
     """
     real = jnp.asarray(real, jnp.float32)
     fake = jnp.asarray(fake, jnp.float32)
+    if real.ndim == 2 and fake.ndim == 2 and real.shape[1] == fake.shape[1]:
+        center = real.mean(0)
+        real, fake = real - center, fake - center
     if real.ndim != 2 or fake.ndim != 2 or real.shape[1] != fake.shape[1]:
         raise ValueError(f"prdc needs [N, D] features of equal D, got {real.shape} and {fake.shape}")
-    rr = real_radii_sq if real_radii_sq is not None else knn_radii_sq(real, (pr_k, dc_k))
+    # Same arithmetic as knn_radii_sq(real): precomputed radii and these distances agree exactly.
+    rr = real_radii_sq if real_radii_sq is not None else _knn_radii_sq(real, (pr_k, dc_k))
     if len(rr[pr_k]) != len(real):
         raise ValueError(f"real_radii_sq has {len(rr[pr_k])} radii for {len(real)} real features")
-    fake_r = jnp.asarray(knn_radii_sq(fake, (pr_k,))[pr_k])
+    fake_r = jnp.asarray(_knn_radii_sq(fake, (pr_k,))[pr_k])
     real_pr, real_dc = jnp.asarray(rr[pr_k]), jnp.asarray(rr[dc_k])
     precise, dens = [], []
     recalled = np.zeros(len(real), bool)
