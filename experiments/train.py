@@ -30,9 +30,14 @@ def main(argv):
         common.fail(e)
     wd = _WORKDIR.value
     logging.info("Final: %s", {k: v for k, v in results.items() if isinstance(v, float)})
-    if "test_accuracy" in results:
+    if "ema_test_accuracy" in results:
         print(f"Test accuracy: {results['test_accuracy']:.4f} (EMA {results['ema_test_accuracy']:.4f}), "
               f"validation {results['val_accuracy']:.4f}; curves: {wd}/accuracy_curves.png")
+    elif "test_accuracy" in results:
+        print(f"Test accuracy: {results['test_accuracy']:.4f}")
+    if "fid" in results:
+        print(f"FID: {results['fid']:.4f} ({results['protocol']['extractor']}; real-vs-real floor "
+              f"{results['protocol']['real_vs_real_fid']:.4f}); eval: {wd}/eval")
     print(f"Samples:     {wd}/samples")
     print(f"Metrics:     {wd}/metrics.jsonl, TensorBoard: {wd}/tensorboard")
     print(f"Checkpoints: {wd}/checkpoints")

@@ -23,8 +23,9 @@ class CheckpointError(RuntimeError):
 class Checkpointer:
     """Saves and restores the train state under <workdir>/checkpoints/<step>."""
 
-    def __init__(self, workdir: str | pathlib.Path, *, max_to_keep: int = 3, async_save: bool = True):
-        self.directory = pathlib.Path(workdir).absolute() / "checkpoints"
+    def __init__(self, workdir: str | pathlib.Path, *, max_to_keep: int = 3, async_save: bool = True,
+                 subdir: str = "checkpoints"):
+        self.directory = pathlib.Path(workdir).absolute() / subdir
         self._manager = ocp.CheckpointManager(
             self.directory,
             options=ocp.CheckpointManagerOptions(
@@ -69,6 +70,36 @@ class Checkpointer:
 
     def wait(self) -> None:
         self._manager.wait_until_finished()
+
+    def close(self) -> None:
+        self._manager.wait_until_finished()
+        self._manager.close()
+
+
+class BestCheckpointer:
+    """Keeps the one best checkpoint by a metric (lower is better, e.g. FID) in
+    <workdir>/best_checkpoint/<step>, beside the latest ones; orbax's best-checkpoint support
+    (best_fn / best_mode) decides what stays. Restore it with `Checkpointer(workdir,
+    subdir="best_checkpoint")`."""
+
+    SUBDIR = "best_checkpoint"
+
+    def __init__(self, workdir: str | pathlib.Path, metric: str = "fid"):
+        self.metric = metric
+        self.directory = pathlib.Path(workdir).absolute() / self.SUBDIR
+        self._manager = ocp.CheckpointManager(
+            self.directory,
+            options=ocp.CheckpointManagerOptions(
+                max_to_keep=1, best_fn=lambda m: m[metric], best_mode="min", keep_checkpoints_without_metrics=False,
+                create=True, enable_async_checkpointing=False,
+            ),
+        )
+
+    def best_step(self) -> int | None:
+        return self._manager.best_step()
+
+    def save(self, step: int, state: PyTree, value: float) -> None:
+        self._manager.save(int(step), args=ocp.args.StandardSave(state), metrics={self.metric: float(value)})
 
     def close(self) -> None:
         self._manager.wait_until_finished()

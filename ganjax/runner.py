@@ -1,4 +1,4 @@
-"""One entry for every experiment kind: dispatches on `config.task` ("gan" or "ssl")."""
+"""One entry for every experiment kind: dispatches on `config.task` ("gan", "ssl", "classifier")."""
 
 from __future__ import annotations
 
@@ -15,4 +15,8 @@ def train_and_evaluate(config, workdir, *, num_devices: int | None = None) -> di
         from ganjax import train
 
         return train.train_and_evaluate(config, workdir, num_devices=num_devices)
-    raise ValueError(f"Unknown config.task '{task}'; use 'gan' or 'ssl'")
+    if task == "classifier":
+        from ganjax import classifier_train
+
+        return classifier_train.train_and_evaluate(config, workdir, num_devices=num_devices)
+    raise ValueError(f"Unknown config.task '{task}'; use 'gan', 'ssl' or 'classifier'")

@@ -28,7 +28,7 @@ from absl import logging
 
 from ganjax import losses, metric_writers, models, optim, parallel
 from ganjax.data import BatchIterator, labeled, load_split, prefetch
-from ganjax.evaluators import curves, samples
+from ganjax.evaluators import curves, periodic, samples
 from ganjax.models.ssl import create_ssl_models
 from ganjax.train import check_finite, jit_step, replicate_and_resume, save_checkpoint, to_float_images
 from ganjax.train_state import SSLTrainState
@@ -241,6 +241,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir, *, num_device
     batches = prefetch(SSLBatches(train, lab_idx, bs, config.seed, start_step), functools.partial(parallel.put_batch, sharding=parallel.batch_sharding(mesh, 0)))
     step_fn = jit_step(functools.partial(ssl_train_step, cfg=ssl_step_config(config)), mesh, state_sharding, batch_axis=0)
     writer = metric_writers.create_default_writer(workdir)
+    if config.loss.supervised_only and config.eval.get("fid_every_steps"):
+        raise ValueError("config.eval.fid_every_steps is set, but a supervised-only baseline trains no generator; set it to 0.")
+    quality = periodic.PeriodicQuality(config, mesh, image_shape, workdir, writer)
     eval_every = config.eval.every_steps or steps_per_epoch
     fixed_z = models.sample_latents(sample_key, config.eval.num_samples, config.model.latent_dim, config.model.latent_dist)
     mode = "supervised-only baseline" if config.loss.supervised_only else "semi-supervised GAN"
@@ -285,10 +288,14 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir, *, num_device
                 logging.info("step %d/%d  %s", step, num_steps, "  ".join(f"{k} {v:.4f}" for k, v in sorted(last.items())))
             if step % eval_every == 0 or step == num_steps:
                 last_eval = evaluate(step)
+            if quality.due(step, num_steps):  # The generator's sample quality (FID, ...).
+                quality(step, lambda z, s=state: generate(s, z), state, latent_dim=config.model.latent_dim,
+                        latent_dist=config.model.latent_dist, weights="raw")
             if is_ckpt:
                 save_checkpoint(checkpointer, step, state)
     finally:
         checkpointer.close()
+        quality.close()
         writer.close()
     elapsed = time.perf_counter() - t_start if t_start else 0.0
     evals = metric_writers.read_jsonl(evals_path) if evals_path.exists() else []
@@ -308,6 +315,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir, *, num_device
         "g_loss": last.get("g/loss"),
         "steps_per_sec": (step - t0_step) / elapsed if elapsed and step > t0_step else None,
         "wall_seconds": elapsed,
+        **quality.final(),
     }
     (workdir / "results.json").write_text(json.dumps(results, indent=2))
     return results

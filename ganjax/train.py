@@ -26,7 +26,7 @@ from absl import logging
 
 from ganjax import checkpointing, losses, metric_writers, models, optim, parallel
 from ganjax.data import BatchIterator, load_split, prefetch
-from ganjax.evaluators import curves, samples
+from ganjax.evaluators import curves, periodic, samples
 from ganjax.train_state import GANTrainState
 
 Batch = dict[str, jax.Array]
@@ -282,6 +282,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
     fixed_z = models.sample_latents(sample_key, config.eval.num_samples, config.model.latent_dim, config.model.latent_dist)
 
     writer = metric_writers.create_default_writer(workdir)
+    quality = periodic.PeriodicQuality(config, mesh, image_shape, workdir, writer)
     eval_every = config.eval.every_steps or iterator.steps_per_epoch  # Default: once per epoch.
     ckpt_every = config.ckpt.every_steps or num_steps
     log_every = config.train.log_every_steps
@@ -334,6 +335,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
             t_pause = time.perf_counter()
             if step % eval_every == 0 or step == num_steps:
                 save_samples(step)
+            if quality.due(step, num_steps):
+                quality(step, lambda z, s=state: generate(s, z, use_ema=True), state, latent_dim=config.model.latent_dim,
+                        latent_dist=config.model.latent_dist, weights="ema" if state.ema_decay > 0 else "raw")
             if is_ckpt:
                 save_checkpoint(checkpointer, step, state)
             paused += time.perf_counter() - t_pause
@@ -341,6 +345,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
             logging.info("Nothing to do: the checkpoint is already at step %d of %d", start_step, num_steps)
     finally:
         checkpointer.close()
+        quality.close()
         writer.close()
 
     records = metric_writers.read_jsonl(workdir / "metrics.jsonl")
@@ -360,5 +365,6 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
     if not last and records:  # Resumed at the end: report the logged final losses.
         final = records[-1]
         results.update(d_loss=final.get("d/loss"), g_loss=final.get("g/loss"))
+    results.update(quality.final())
     (workdir / "results.json").write_text(json.dumps(results, indent=2))
     return results

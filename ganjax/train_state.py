@@ -78,3 +78,17 @@ class SSLTrainState(flax.struct.PyTreeNode):
     g_tx: optax.GradientTransformation = flax.struct.field(pytree_node=False)
     d_tx: optax.GradientTransformation = flax.struct.field(pytree_node=False)
     ema_decay: float = flax.struct.field(pytree_node=False, default=0.0)
+
+
+class ClassifierTrainState(flax.struct.PyTreeNode):
+    """A domain classifier's training state (ganjax/classifier_train.py)."""
+
+    step: jax.Array
+    params: PyTree
+    batch_stats: PyTree
+    opt_state: optax.OptState
+    apply_fn: Callable = flax.struct.field(pytree_node=False)
+    tx: optax.GradientTransformation = flax.struct.field(pytree_node=False)
+
+    def variables(self) -> dict[str, PyTree]:
+        return {"params": self.params, "batch_stats": self.batch_stats}

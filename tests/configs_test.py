@@ -6,7 +6,7 @@ import pathlib
 import pytest
 
 CONFIGS = sorted(p.stem for p in (pathlib.Path(__file__).parents[1] / "configs").glob("*.py")
-                 if p.stem not in ("__init__", "base", "dcgan_common", "ssl_common"))
+                 if p.stem not in ("__init__", "base", "dcgan_common", "ssl_common", "classifier_common"))
 STABLE_KEYS = ["seed", "data.name", "data.manual_dir", "train.batch_size", "train.num_steps",
                "train.num_epochs", "ckpt.every_steps", "eval.every_steps"]
 

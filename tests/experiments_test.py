@@ -53,3 +53,28 @@ def test_missing_data_directory_is_one_clear_message(tmp_path):
 def test_sample_from_empty_workdir(tmp_path):
     proc = run("experiments.sample", f"--workdir={tmp_path}")
     assert proc.returncode == 1 and "not a ganjax run folder" in proc.stderr
+
+
+def test_evaluate_writes_result_and_table(tiny_gan_run, tiny_classifier, tmp_path):
+    args = ("experiments.evaluate", f"--workdir={tiny_gan_run}", f"--extractor=classifier:{tiny_classifier}",
+            "--num_samples=64", "--batch_size=32", "--step=3")
+    proc = run(*args)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "real-vs-real" in proc.stdout and "fid" in proc.stdout
+    written = proc.stdout.strip().splitlines()[-1].removeprefix("Wrote ")
+    assert pathlib.Path(written).parent == tiny_gan_run / "eval" and pathlib.Path(written).name.startswith("3_classifier-")
+    result = json.loads(pathlib.Path(written).read_text())
+    assert {"fid", "kid", "kid_std", "precision", "recall", "density", "coverage", "inception_score", "protocol"} <= set(result)
+    p = result["protocol"]
+    assert p["num_samples"] == 64 and p["generator_weights"] == "raw (step 3)" and "real_vs_real_fid" in p
+    proc = run(*args[:-1], "--real")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    floor = json.loads((tiny_gan_run / "eval" / pathlib.Path(proc.stdout.strip().splitlines()[-1]).name).read_text())
+    assert floor["fid"] == p["real_vs_real_fid"]
+
+
+def test_evaluate_bad_input_is_one_clear_message(tiny_gan_run, tmp_path):
+    proc = run("experiments.evaluate", f"--workdir={tiny_gan_run}", "--extractor=vgg16")
+    assert proc.returncode == 1 and "Unknown extractor 'vgg16'" in proc.stderr and "Traceback" not in proc.stderr
+    proc = run("experiments.evaluate", f"--workdir={tmp_path}")
+    assert proc.returncode == 1 and "not a ganjax run folder" in proc.stderr

@@ -190,3 +190,23 @@ def test_generator_starts_unsaturated(mnist_dir):
     z = jax.random.uniform(jax.random.key(5), (200, 100))
     x = state.g_apply_fn({"params": state.g_params, "batch_stats": state.g_batch_stats}, z, train=False)
     assert 0.05 < float(((x + 1) / 2).std()) < 0.5  # Sigmoid outputs spread, not saturated at 0/1.
+
+
+def test_ssl_generator_is_evaluated_and_baseline_is_refused(mnist_dir, tmp_path, tiny_classifier):
+    from configs import fashion_mnist_ssl
+    from ganjax import evaluation, sampling
+
+    c = fashion_mnist_ssl.get_config("tiny")
+    c.data.manual_dir, c.data.cache_dir = str(mnist_dir), str(tmp_path / "cache")
+    c.eval.fid_every_steps = 6
+    c.eval.extractor = f"classifier:{tiny_classifier}"
+    c.eval.fid_num_samples, c.eval.fid_batch_size, c.eval.kid_subset_size = 40, 20, 20
+    results = ssl_train.train_and_evaluate(c, tmp_path / "ssl")
+    assert np.isfinite(results["fid"]) and results["protocol"]["generator_weights"] == "raw (step 6)"
+    _, again = evaluation.evaluate_run(tmp_path / "ssl", num_samples=40, fid_batch_size=20, kid_subset_size=20)
+    assert again["fid"] == pytest.approx(results["fid"], rel=1e-5)
+    base = fashion_mnist_ssl.get_config("tiny,baseline")
+    base.data.manual_dir = str(mnist_dir)
+    ssl_train.train_and_evaluate(base, tmp_path / "base")
+    with pytest.raises(sampling.NoGeneratorError, match="supervised-only baseline"):
+        evaluation.evaluate_run(tmp_path / "base")

@@ -240,6 +240,24 @@ def expected_shapes() -> dict[str, tuple[int, ...]]:
     return {k: tuple(v.shape) for k, v in flat.items()}
 
 
+def random_variables(seed: int = 0) -> Variables:
+    """He-scaled random FIDInceptionV3 variables drawn with numpy (for plumbing checks only).
+
+    Much faster than jitting the module's init (40 s for this network on 2 CPU cores): only the
+    shapes are traced. Batch-norm scales are 1, shifts 0, running means 0, running variances 1.
+    """
+    rng = np.random.default_rng(seed)
+    flat = {}
+    for key, shape in expected_shapes().items():
+        leaf = key.rsplit("/", 1)[1]
+        if leaf == "kernel":
+            fan_in = int(np.prod(shape[:-1]))
+            flat[key] = (rng.standard_normal(shape) * np.sqrt(2.0 / fan_in)).astype(np.float32)
+        else:
+            flat[key] = np.full(shape, 1.0 if leaf in ("scale", "var") else 0.0, np.float32)
+    return traverse_util.unflatten_dict(flat, sep="/")
+
+
 def _torch_name(flax_key: str) -> tuple[str, Callable[[np.ndarray], np.ndarray]]:
     """'params/A/b/conv/kernel' -> ('A.b.conv.weight', the array transform from torch's layout)."""
     _, *modules, leaf = flax_key.split("/")  # drop the collection (params / batch_stats)

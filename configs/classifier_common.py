@@ -1,0 +1,43 @@
+"""Domain classifiers: the feature extractors of 'FID with a classifier' (`classifier:<dataset>`).
+
+One small conv net per dataset (ganjax/models/classifier.py), trained with cross-entropy on the
+train split and scored on the test split. `get_classifier_config(dataset)` holds the shared
+settings; `configs/<dataset>_classifier.py` picks the dataset. Variants: `:tiny` (seconds).
+"""
+
+import ml_collections
+
+from configs import base
+
+# config.data.name -> the configs/<stem>_classifier.py file that trains its classifier.
+CONFIG_STEMS = {"mnist": "mnist", "fashion_mnist": "fashion_mnist", "svhn_cropped": "svhn",
+                "cifar10": "cifar10", "celeb_a": "celeba"}
+
+
+def get_classifier_config(dataset: str, arg=None) -> ml_collections.ConfigDict:
+    args = base.parse_arg(arg)
+    c = base.get_base_config()
+    c.task = "classifier"
+    c.data.name = dataset
+    c.data.max_test_examples = 0  # Keep only the first N test examples (0: all).
+    c.model.name = "conv_classifier"
+    c.model.widths = (32, 64)  # One [3x3 conv, 4x4 stride-2 conv] pair per width.
+    c.model.feature_dim = 128  # Penultimate layer: the FID features.
+    c.model.dropout = 0.3
+    c.optim.d.learning_rate = 1e-3  # The classifier's optimizer is config.optim.d.
+    c.optim.d.b1 = 0.9
+    c.optim.d.schedule = "linear_decay"
+    c.optim.d.decay_start_fraction = 0.5
+    c.train.batch_size = 128
+    c.train.num_epochs = 5.0
+    c.train.log_every_steps = 100
+    c.ckpt.every_steps = 0  # At the end only.
+    c.ckpt.max_to_keep = 1
+    if args.get("tiny"):
+        base.apply_tiny(c)
+        c.data.max_test_examples = 64
+        c.model.widths = (8,)
+        c.model.feature_dim = 16
+        c.train.num_steps = 8
+        c.ckpt.every_steps = 0
+    return c

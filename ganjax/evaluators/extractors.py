@@ -1,0 +1,220 @@
+"""Feature extractors for sample-quality metrics, named in every result.
+
+  inception_v3              the FID Inception network (pool3 2048-d features, 1008 logits for IS),
+                            weights from a local file (config.eval.inception_weights or
+                            $GANJAX_INCEPTION_WEIGHTS; ganjax/evaluators/inception_weights.py)
+  inception_v3:random       the same network with random weights (seed 0): plumbing checks only,
+                            its numbers are not comparable to anything published
+  classifier:<dataset>      ganjax's own domain classifier for a dataset (configs/*_classifier.py):
+                            penultimate-layer features, softmax logits for the IS analogue.
+                            Trained on first use and cached under
+                            <config.data.cache_dir>/classifiers/<dataset>[_<res>px]
+  classifier:<path>         the classifier trained in a given run folder
+
+Every extractor takes uint8 images (real ones as stored, generated ones quantized the same way),
+maps them to [-1, 1] and returns (features [B, D], logits [B, K]).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import json
+import pathlib
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+from absl import logging
+
+from ganjax import checkpointing
+from ganjax.data import DATASETS
+from ganjax.evaluators import inception_weights
+
+PyTree = Any
+
+
+class ExtractorError(ValueError):
+    """An extractor that cannot be built: unknown name, wrong input shape, not a classifier run."""
+
+
+@dataclasses.dataclass(frozen=True)
+class FeatureExtractor:
+    """A named network from uint8 images to (features, logits)."""
+
+    name: str  # As given on the command line, e.g. "classifier:fashion_mnist".
+    weights: str  # Where the weights came from (file or run folder).
+    weights_hash: str  # sha256 prefix of the variables (inception_weights.weights_hash).
+    feature_dim: int
+    num_classes: int
+    input_shape: tuple[int, int, int] | None  # Required [H, W, C]; None: any (resized).
+    preprocessing: str  # For the protocol.
+    variables: PyTree = dataclasses.field(repr=False)
+    apply_fn: Callable = dataclasses.field(repr=False)  # (variables, float images) -> (feats, logits)
+    info: dict = dataclasses.field(default_factory=dict)  # Extra protocol items (test accuracy...).
+
+    def check_images(self, image_shape: tuple[int, ...]) -> None:
+        if self.input_shape is not None and tuple(image_shape) != self.input_shape:
+            raise ExtractorError(
+                f"Extractor {self.name} takes {self.input_shape} images but the run makes "
+                f"{tuple(image_shape)}; use the classifier of the run's dataset and resolution "
+                "(classifier:<dataset>) or inception_v3."
+            )
+
+    def protocol(self) -> dict[str, Any]:
+        return {"extractor": self.name, "extractor_weights": self.weights, "extractor_weights_hash": self.weights_hash,
+                "feature_dim": self.feature_dim, "preprocessing": self.preprocessing, **self.info}
+
+
+def features_fn(extractor: FeatureExtractor) -> Callable[[PyTree, jax.Array], tuple[jax.Array, jax.Array]]:
+    """(variables, uint8 images [B, H, W, C]) -> (float32 features [B, D], logits [B, K])."""
+
+    def fn(variables, images):
+        x = images.astype(jnp.float32) * (2.0 / 255.0) - 1.0
+        feats, logits = extractor.apply_fn(variables, x)
+        return feats.astype(jnp.float32), logits.astype(jnp.float32)
+
+    return fn
+
+
+# ---------------------------------------------------------------------------------------------
+# Inception.
+
+
+def _inception(random: bool, weights_path: str) -> FeatureExtractor:
+    from ganjax.models.inception import FEATURE_DIM, NUM_CLASSES, FIDInceptionV3
+
+    net = FIDInceptionV3()
+    if random:
+        variables = inception_weights.random_variables(seed=0)
+        source = "random weights (seed 0): plumbing checks only, not comparable to published numbers"
+    else:
+        path = inception_weights.resolve_inception_weights(weights_path)
+        variables = inception_weights.load_inception_params(path)
+        source = str(path)
+    return FeatureExtractor(
+        name="inception_v3:random" if random else "inception_v3",
+        weights=source,
+        weights_hash=inception_weights.weights_hash(variables),
+        feature_dim=FEATURE_DIM,
+        num_classes=NUM_CLASSES,
+        input_shape=None,
+        preprocessing="uint8 -> [-1, 1]; grayscale repeated to RGB; bilinear resize to 299x299 "
+        "(align_corners=False, no antialiasing, as pytorch-fid / torch-fidelity)",
+        variables=variables,
+        apply_fn=lambda v, x: net.apply(v, x),
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Domain classifiers.
+
+
+def classifier_cache_dir(data_cfg: ml_collections.ConfigDict, dataset: str, classifier_arg: str = "") -> pathlib.Path:
+    """Where `classifier:<dataset>` is trained and kept."""
+    name = dataset
+    if dataset == "celeb_a":
+        name += f"_{data_cfg.get('image_size') or 64}px"
+    if classifier_arg:
+        name += "_" + classifier_arg.replace(",", "_").replace("=", "")
+    return pathlib.Path(data_cfg.cache_dir).expanduser() / "classifiers" / name
+
+
+def _classifier_config(dataset: str, data_cfg: ml_collections.ConfigDict, arg: str) -> ml_collections.ConfigDict:
+    from configs import classifier_common
+
+    module = importlib.import_module(f"configs.{classifier_common.CONFIG_STEMS[dataset]}_classifier")
+    res = data_cfg.get("image_size") or 0
+    c = module.get_config(",".join(filter(None, [arg, f"res={res}" if dataset == "celeb_a" and res else ""])) or None)
+    for key in ("manual_dir", "tfds_data_dir", "cache_dir"):
+        c.data[key] = data_cfg.get(key, c.data[key])
+    return c
+
+
+def train_classifier(dataset: str, data_cfg: ml_collections.ConfigDict, arg: str = "") -> pathlib.Path:
+    """Trains `configs/<dataset>_classifier.py` into its cache folder unless already done."""
+    workdir = classifier_cache_dir(data_cfg, dataset, arg)
+    if (workdir / "results.json").exists():
+        return workdir
+    from ganjax import classifier_train
+
+    logging.info("No cached classifier for %s: training configs/%s_classifier.py into %s (once)",
+                 dataset, dataset, workdir)
+    classifier_train.train_and_evaluate(_classifier_config(dataset, data_cfg, arg), workdir)
+    return workdir
+
+
+def load_classifier(workdir: str | pathlib.Path, name: str) -> FeatureExtractor:
+    """The classifier trained in `workdir` as an extractor."""
+    from ganjax import classifier_train
+
+    workdir = pathlib.Path(workdir).expanduser()
+    paths = [workdir / n for n in ("config.json", "data_info.json", "results.json")]
+    if not all(p.exists() for p in paths):
+        raise ExtractorError(
+            f"{workdir} is not a finished classifier run (needs config.json, data_info.json and "
+            "results.json). Train one with experiments.train --config=configs/<dataset>_classifier.py, "
+            "or use classifier:<dataset> to train and cache it automatically."
+        )
+    config = ml_collections.ConfigDict(json.loads(paths[0].read_text()))
+    info = json.loads(paths[1].read_text())
+    if config.get("task") != "classifier":
+        raise ExtractorError(f"{workdir} is a '{config.get('task', 'gan')}' run, not a classifier run (config.task=classifier).")
+    results = json.loads(paths[2].read_text())
+    image_shape = tuple(info["image_shape"])
+    target = classifier_train.create_classifier_state(config, image_shape, info["num_classes"], jax.random.key(0), 1, 1)
+    checkpointer = checkpointing.Checkpointer(workdir, async_save=False)
+    state = checkpointer.restore(target)
+    checkpointer.close()
+    variables = jax.device_get(state.variables())
+    model = classifier_train.create_classifier(config.model, info["num_classes"])
+    return FeatureExtractor(
+        name=name,
+        weights=str(checkpointer.directory / str(int(state.step))),
+        weights_hash=inception_weights.weights_hash(variables),
+        feature_dim=int(config.model.feature_dim),
+        num_classes=int(info["num_classes"]),
+        input_shape=image_shape,
+        preprocessing="uint8 -> [-1, 1] at the dataset's own resolution (no resize)",
+        variables=variables,
+        apply_fn=lambda v, x: model.apply(v, x, train=False)[::-1],  # (features, logits)
+        info={"classifier_dataset": config.data.name, "classifier_test_accuracy": results.get("test_accuracy")},
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Entry point.
+
+
+def create_extractor(spec: str, data_cfg: ml_collections.ConfigDict, *, inception_weights_path: str = "",
+                     classifier_arg: str = "") -> FeatureExtractor:
+    """Builds the extractor named `spec` (see the module docstring).
+
+    Args:
+      spec: "inception_v3", "inception_v3:random", "classifier:<dataset>" or "classifier:<path>".
+      data_cfg: the run's config.data (dataset files and cache folder, for classifiers).
+      inception_weights_path: config.eval.inception_weights ("" to search the usual places).
+      classifier_arg: config argument for an automatically trained classifier (e.g. "tiny").
+
+    Raises:
+      ExtractorError: unknown name or unusable classifier run.
+      FileNotFoundError: missing Inception weights (the message says where to get them).
+    """
+    kind, _, arg = spec.partition(":")
+    if kind == "inception_v3" and arg in ("", "random"):
+        return _inception(arg == "random", inception_weights_path)
+    if kind == "classifier" and arg:
+        if arg in DATASETS:
+            return load_classifier(train_classifier(arg, data_cfg, classifier_arg), spec)
+        if pathlib.Path(arg).expanduser().is_dir():
+            return load_classifier(arg, spec)
+        raise ExtractorError(
+            f"classifier:{arg}: '{arg}' is neither a dataset ({', '.join(DATASETS)}) nor a classifier run folder."
+        )
+    raise ExtractorError(
+        f"Unknown extractor '{spec}'; use inception_v3, inception_v3:random, classifier:<dataset> "
+        f"(one of {', '.join(DATASETS)}) or classifier:<path of a classifier run>."
+    )
+

@@ -1,0 +1,84 @@
+"""The domain classifier: model shapes, training on the tiny fixture, the extractor it becomes."""
+
+import json
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from configs import classifier_common, fashion_mnist_classifier
+from ganjax import classifier_train
+from ganjax.evaluators import extractors
+from ganjax.models.classifier import ConvClassifier
+
+
+def test_classifier_shapes_for_28_32_64():
+    for res, widths in ((28, (32, 64)), (32, (32, 64)), (64, (32, 64, 128))):
+        model = ConvClassifier(num_classes=10, widths=widths, feature_dim=128)
+        x = jnp.zeros((2, res, res, 3))
+        variables = model.init(jax.random.key(0), x)
+        logits, feats = model.apply(variables, x)
+        assert logits.shape == (2, 10) and feats.shape == (2, 128)
+        assert bool((feats >= 0).all())  # ReLU features.
+
+
+def test_tiny_classifier_learns_the_fixture(tiny_classifier):
+    results = json.loads((tiny_classifier / "results.json").read_text())
+    # The fixture's classes are bright bars at class-dependent rows: far above chance (0.1).
+    assert results["test_accuracy"] > 0.5, results
+    assert results["num_classes"] == 10 and results["step"] == 40
+
+
+def test_classifier_extractor_names_weights_and_accuracy(tiny_classifier):
+    ex = extractors.create_extractor(f"classifier:{tiny_classifier}", None)
+    assert ex.input_shape == (28, 28, 1) and ex.feature_dim == 16 and ex.num_classes == 10
+    assert len(ex.weights_hash) == 16 and ex.weights.endswith("/checkpoints/40")
+    assert ex.info["classifier_test_accuracy"] == json.loads((tiny_classifier / "results.json").read_text())["test_accuracy"]
+    images = np.random.default_rng(0).integers(0, 256, (5, 28, 28, 1), dtype=np.uint8)
+    feats, logits = extractors.features_fn(ex)(ex.variables, jnp.asarray(images))
+    assert feats.shape == (5, 16) and logits.shape == (5, 10)
+    # Same numbers as the trained classifier's own inference-mode forward pass.
+    model = classifier_train.create_classifier(json_config(tiny_classifier).model, 10)
+    want_logits, want_feats = model.apply(ex.variables, jnp.asarray(images, jnp.float32) / 127.5 - 1.0, train=False)
+    np.testing.assert_allclose(feats, want_feats, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(logits, want_logits, rtol=1e-5, atol=1e-5)
+    with pytest.raises(extractors.ExtractorError, match=r"takes \(28, 28, 1\) images"):
+        ex.check_images((32, 32, 3))
+
+
+def json_config(workdir):
+    import ml_collections
+
+    return ml_collections.ConfigDict(json.loads((workdir / "config.json").read_text()))
+
+
+def test_classifier_for_a_dataset_is_trained_once_and_cached(mnist_dir, tmp_path):
+    data = fashion_mnist_classifier.get_config("tiny").data
+    data.manual_dir, data.cache_dir = str(mnist_dir), str(tmp_path)
+    ex = extractors.create_extractor("classifier:fashion_mnist", data, classifier_arg="tiny")
+    workdir = extractors.classifier_cache_dir(data, "fashion_mnist", "tiny")
+    assert workdir == tmp_path / "classifiers" / "fashion_mnist_tiny" and (workdir / "results.json").exists()
+    stamp = (workdir / "results.json").stat().st_mtime_ns
+    again = extractors.create_extractor("classifier:fashion_mnist", data, classifier_arg="tiny")
+    assert (workdir / "results.json").stat().st_mtime_ns == stamp  # Not retrained.
+    assert again.weights_hash == ex.weights_hash
+
+
+def test_bad_extractor_names_give_one_clear_message(tmp_path, tiny_gan_run):
+    with pytest.raises(extractors.ExtractorError, match="Unknown extractor 'vgg16'.*inception_v3.*classifier:<dataset>"):
+        extractors.create_extractor("vgg16", None)
+    with pytest.raises(extractors.ExtractorError, match="neither a dataset"):
+        extractors.create_extractor("classifier:imagenet", None)
+    with pytest.raises(extractors.ExtractorError, match="not a finished classifier run"):
+        extractors.create_extractor(f"classifier:{tmp_path}", None)
+    with pytest.raises(extractors.ExtractorError, match="'gan' run, not a classifier run"):
+        extractors.create_extractor(f"classifier:{tiny_gan_run}", None)
+
+
+def test_every_dataset_has_a_classifier_config():
+    for dataset, stem in classifier_common.CONFIG_STEMS.items():
+        import importlib
+
+        c = importlib.import_module(f"configs.{stem}_classifier").get_config()
+        assert c.task == "classifier" and c.data.name == dataset
