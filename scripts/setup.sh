@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Sets ganjax up on a Debian machine with Python 3.11: the Fashion-MNIST package (when missing),
-# a virtualenv in .venv and the pinned requirements. Safe to run again.
+# a virtualenv in .venv, the pinned requirements and the tests' reference implementations
+# (requirements-test*.txt; GANJAX_SKIP_TEST_REFS=1 skips those). Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,4 +24,9 @@ if [ ! -x .venv/bin/python ]; then
 fi
 echo "== Installing requirements.txt"
 .venv/bin/python -m pip install -q --disable-pip-version-check -r requirements.txt
+if [ "${GANJAX_SKIP_TEST_REFS:-0}" != 1 ]; then
+  echo "== Installing requirements-test.txt (reference implementations the tests compare against)"
+  .venv/bin/python -m pip install -q --disable-pip-version-check -r requirements-test.txt
+  .venv/bin/python -m pip install -q --disable-pip-version-check --no-deps -r requirements-test-nodeps.txt
+fi
 echo "== Set up: $(.venv/bin/python -c 'import jax; print("jax", jax.__version__, "on", jax.default_backend())')"
