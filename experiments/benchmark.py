@@ -14,7 +14,8 @@ from experiments import common
 from ganjax import benchmarking, host
 
 _MODEL = flags.DEFINE_list(
-    "model", ["dcgan64"], f"One or more of {sorted(benchmarking.BENCHMARKS)}, or conv_transpose_layer."
+    "model", ["dcgan64"], f"One or more of {sorted(benchmarking.BENCHMARKS)}, conv_transpose_layer or inception "
+    "(FID Inception features per second)."
 )
 _BATCH = flags.DEFINE_integer("batch", 64, "Global batch size.")
 _STEPS = flags.DEFINE_integer("steps", 10, "Timed steps (after warm-up).")
@@ -35,9 +36,13 @@ def main(argv):
                 print(json.dumps(benchmarking.run_conv_transpose_layer(impl, batch=_BATCH.value)), flush=True)
             continue
         try:
-            row = benchmarking.run(model, _BATCH.value, steps=_STEPS.value, warmup=_WARMUP.value,
-                                   num_devices=_DEVICES.value, conv_transpose_impl=_IMPL.value,
-                                   conv_impl=_CONV_IMPL.value)
+            if model == "inception":
+                row = benchmarking.run_inception(_BATCH.value, steps=_STEPS.value, warmup=_WARMUP.value,
+                                                 num_devices=_DEVICES.value)
+            else:
+                    row = benchmarking.run(model, _BATCH.value, steps=_STEPS.value, warmup=_WARMUP.value,
+                                       num_devices=_DEVICES.value, conv_transpose_impl=_IMPL.value,
+                                       conv_impl=_CONV_IMPL.value)
         except ValueError as e:
             common.fail(e)
         print(json.dumps(row), flush=True)

@@ -182,6 +182,33 @@ def run_conv_transpose_layer(impl: str, *, batch: int = 64, size: int = 16, cin:
     return out
 
 
+def run_inception(batch: int, *, steps: int = 5, warmup: int = 2, num_devices: int | None = None) -> dict:
+    """Times FID Inception feature extraction (pool3 + logits) on [batch, 299, 299, 3] uint8 images,
+    sharded over the mesh exactly as evaluation runs it (random weights: speed does not depend on
+    them). The PyTorch twin is experiments/torch_inception.py on the same input size."""
+    from ganjax.evaluators import extractors, fid
+
+    ex = extractors.create_extractor("inception_v3:random", None)
+    mesh = parallel.create_mesh(num_devices)
+    extraction = fid.ShardedExtraction(ex, mesh, batch)
+    images = jax.device_put(np.random.default_rng(0).integers(0, 256, (extraction.batch_size, 299, 299, 3), dtype=np.uint8),
+                            extraction.sharding)
+    t0 = time.perf_counter()
+    jax.block_until_ready(extraction.device(images))
+    first_s = time.perf_counter() - t0
+    for _ in range(warmup - 1):
+        jax.block_until_ready(extraction.device(images))
+    times = []
+    for _ in range(steps):
+        t = time.perf_counter()
+        jax.block_until_ready(extraction.device(images))
+        times.append(time.perf_counter() - t)
+    median = float(np.median(times))
+    return {"framework": "jax", "model": "inception_v3", "batch": extraction.batch_size, "backend": jax.default_backend(),
+            "devices": int(mesh.devices.size), "compile_and_first_call_s": round(first_s, 2),
+            "median_call_s": round(median, 4), "images_per_sec": round(extraction.batch_size / median, 2), "steps": steps}
+
+
 def run_torch_reference(model: str, batch: int, *, steps: int, warmup: int) -> dict:
     """Times the PyTorch version of `model` in a subprocess (../shared/bench/torch_dcgan64.py for
     dcgan64 when present, else experiments/torch_reference.py). Returns its JSON row, or an
@@ -195,6 +222,8 @@ def run_torch_reference(model: str, batch: int, *, steps: int, warmup: int) -> d
     shared = repo.parent / "shared" / "bench" / "torch_dcgan64.py"
     if model == "dcgan64" and shared.exists():
         cmd = [sys.executable, str(shared), str(batch), str(steps), str(warmup)]
+    elif model == "inception":
+        cmd = [sys.executable, "-m", "experiments.torch_inception", str(batch)]
     elif model in ("dcgan64", "dcgan28", "mlp_gan"):
         cmd = [sys.executable, "-m", "experiments.torch_reference", f"--model={model}", f"--batch={batch}",
                f"--steps={steps}", f"--warmup={warmup}"]
