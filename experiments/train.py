@@ -6,6 +6,8 @@
 Re-running with the same --workdir resumes from its latest checkpoint.
 """
 
+import os
+
 from absl import app, flags, logging
 from ml_collections import config_flags
 
@@ -38,7 +40,8 @@ def main(argv):
     if "fid" in results:
         print(f"FID: {results['fid']:.4f} ({results['protocol']['extractor']}; real-vs-real floor "
               f"{results['protocol']['real_vs_real_fid']:.4f}); eval: {wd}/eval")
-    print(f"Samples:     {wd}/samples")
+    if os.path.isdir(f"{wd}/samples"):  # Classifier runs draw none.
+        print(f"Samples:     {wd}/samples")
     print(f"Metrics:     {wd}/metrics.jsonl, TensorBoard: {wd}/tensorboard")
     print(f"Checkpoints: {wd}/checkpoints")
     print(f"Results:     {wd}/results.json")

@@ -16,11 +16,16 @@ from ganjax.models.classifier import ConvClassifier
 def test_classifier_shapes_for_28_32_64():
     for res, widths in ((28, (32, 64)), (32, (32, 64)), (64, (32, 64, 128))):
         model = ConvClassifier(num_classes=10, widths=widths, feature_dim=128)
-        x = jnp.zeros((2, res, res, 3))
-        variables = model.init(jax.random.key(0), x)
-        logits, feats = model.apply(variables, x)
+        x = jax.ShapeDtypeStruct((2, res, res, 3), jnp.float32)
+        variables = jax.eval_shape(model.init, jax.random.key(0), x)
+        logits, feats = jax.eval_shape(model.apply, variables, x)
         assert logits.shape == (2, 10) and feats.shape == (2, 128)
-        assert bool((feats >= 0).all())  # ReLU features.
+        # The flattened map before the feature layer: res / 2^len(widths) squared x 2 * widths[-1].
+        assert variables["params"]["Dense_0"]["kernel"].shape == ((res >> len(widths)) ** 2 * 2 * widths[-1], 128)
+    model = ConvClassifier(num_classes=3, widths=(4,), feature_dim=8)
+    x = jax.random.normal(jax.random.key(1), (2, 8, 8, 1))
+    _, feats = model.apply(model.init(jax.random.key(0), x), x)
+    assert bool((feats >= 0).all()) and bool((feats > 0).any())  # ReLU features.
 
 
 def test_tiny_classifier_learns_the_fixture(tiny_classifier):
