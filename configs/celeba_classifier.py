@@ -1,6 +1,7 @@
 """Domain classifier for CelebA faces (center crop 108, resized; label: the Male attribute).
 
-  python -m experiments.train --config=configs/celeba_classifier.py:64 --workdir=runs/celeba_classifier
+  python -m experiments.train --config=configs/celeba_classifier.py:64 \
+      --workdir=runs/celeba_classifier
 
 `:28`, `:32`, `:64` (default) pick the resolution; it must match the GAN's. Evaluation trains it on
 first use of --extractor=classifier:celeb_a and caches it per resolution.

@@ -10,8 +10,13 @@ import ml_collections
 from configs import base
 
 # config.data.name -> the configs/<stem>_classifier.py file that trains its classifier.
-CONFIG_STEMS = {"mnist": "mnist", "fashion_mnist": "fashion_mnist", "svhn_cropped": "svhn",
-                "cifar10": "cifar10", "celeb_a": "celeba"}
+CONFIG_STEMS = {
+    "mnist": "mnist",
+    "fashion_mnist": "fashion_mnist",
+    "svhn_cropped": "svhn",
+    "cifar10": "cifar10",
+    "celeb_a": "celeba",
+}
 
 
 def get_classifier_config(dataset: str, arg=None) -> ml_collections.ConfigDict:

@@ -1,6 +1,8 @@
-"""Domain classifier for Fashion-MNIST (28x28 grayscale, 10 classes): features for classifier-FID/KID/PR and the IS analogue.
+"""Domain classifier for Fashion-MNIST (28x28 grayscale, 10 classes):
+features for classifier-FID/KID/PR and the IS analogue.
 
-  python -m experiments.train --config=configs/fashion_mnist_classifier.py --workdir=runs/fashion_mnist_classifier
+  python -m experiments.train --config=configs/fashion_mnist_classifier.py \
+      --workdir=runs/fashion_mnist_classifier
 
 Evaluation trains it on first use of --extractor=classifier:fashion_mnist and caches it.
 """

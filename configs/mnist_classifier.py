@@ -1,6 +1,8 @@
-"""Domain classifier for MNIST (28x28 grayscale, 10 digits): features for classifier-FID/KID/PR and the IS analogue.
+"""Domain classifier for MNIST (28x28 grayscale, 10 digits):
+features for classifier-FID/KID/PR and the IS analogue.
 
-  python -m experiments.train --config=configs/mnist_classifier.py --workdir=runs/mnist_classifier
+  python -m experiments.train --config=configs/mnist_classifier.py \
+      --workdir=runs/mnist_classifier
 
 Evaluation trains it on first use of --extractor=classifier:mnist and caches it.
 """

@@ -216,8 +216,17 @@ def main():
         for _ in range(5):
             model(x)
         elapsed = time.perf_counter() - start
-    print(json.dumps({"framework": "torch", "model": "inception_v3", "batch": batch,
-                      "threads": torch.get_num_threads(), "images_per_sec": 5 * batch / elapsed}))
+    print(
+        json.dumps(
+            {
+                "framework": "torch",
+                "model": "inception_v3",
+                "batch": batch,
+                "threads": torch.get_num_threads(),
+                "images_per_sec": 5 * batch / elapsed,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

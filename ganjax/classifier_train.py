@@ -24,19 +24,32 @@ from absl import logging
 from ganjax import metric_writers, optim, parallel
 from ganjax.data import BatchIterator, load_split, prefetch
 from ganjax.models.classifier import ConvClassifier
-from ganjax.train import check_finite, jit_step, replicate_and_resume, save_checkpoint, to_float_images
+from ganjax.train import (
+    check_finite,
+    jit_step,
+    replicate_and_resume,
+    save_checkpoint,
+    to_float_images,
+)
 from ganjax.train_state import ClassifierTrainState
 
 
 def create_classifier(model_cfg: ml_collections.ConfigDict, num_classes: int) -> ConvClassifier:
     return ConvClassifier(
-        num_classes=num_classes, widths=tuple(model_cfg.widths), feature_dim=model_cfg.feature_dim, dropout=model_cfg.dropout
+        num_classes=num_classes,
+        widths=tuple(model_cfg.widths),
+        feature_dim=model_cfg.feature_dim,
+        dropout=model_cfg.dropout,
     )
 
 
-def create_classifier_state(config, image_shape, num_classes: int, key, steps_per_epoch: int, num_steps: int) -> ClassifierTrainState:
+def create_classifier_state(
+    config, image_shape, num_classes: int, key, steps_per_epoch: int, num_steps: int
+) -> ClassifierTrainState:
     model = create_classifier(config.model, num_classes)
-    variables = jax.jit(functools.partial(model.init, train=False))(key, jnp.zeros((2, *image_shape), jnp.float32))
+    variables = jax.jit(functools.partial(model.init, train=False))(
+        key, jnp.zeros((2, *image_shape), jnp.float32)
+    )
     tx = optim.create_optimizer(config.optim.d, steps_per_epoch, num_steps)
     return ClassifierTrainState(
         step=jnp.zeros((), jnp.int32),
@@ -55,7 +68,11 @@ def classifier_train_step(state: ClassifierTrainState, batch, key):
 
     def loss_fn(params):
         (logits, _), upd = state.apply_fn(
-            {"params": params, "batch_stats": state.batch_stats}, x, train=True, rngs=rngs, mutable=["batch_stats"]
+            {"params": params, "batch_stats": state.batch_stats},
+            x,
+            train=True,
+            rngs=rngs,
+            mutable=["batch_stats"],
         )
         loss = optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
         return loss, (logits, upd["batch_stats"])
@@ -63,9 +80,16 @@ def classifier_train_step(state: ClassifierTrainState, batch, key):
     (loss, (logits, batch_stats)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
     updates, opt_state = state.tx.update(grads, state.opt_state, state.params)
     new = state.replace(
-        step=state.step + 1, params=optax.apply_updates(state.params, updates), batch_stats=batch_stats, opt_state=opt_state
+        step=state.step + 1,
+        params=optax.apply_updates(state.params, updates),
+        batch_stats=batch_stats,
+        opt_state=opt_state,
     )
-    metrics = {"loss": loss, "accuracy": jnp.mean(jnp.argmax(logits, -1) == y), "grad_norm": optax.global_norm(grads)}
+    metrics = {
+        "loss": loss,
+        "accuracy": jnp.mean(jnp.argmax(logits, -1) == y),
+        "grad_norm": optax.global_norm(grads),
+    }
     return new, metrics
 
 
@@ -75,26 +99,38 @@ def _predict(state: ClassifierTrainState, images: jax.Array) -> jax.Array:
     return jnp.argmax(logits, -1)
 
 
-def accuracy(state: ClassifierTrainState, images: np.ndarray, labels: np.ndarray, chunk: int = 1000) -> float:
+def accuracy(
+    state: ClassifierTrainState, images: np.ndarray, labels: np.ndarray, chunk: int = 1000
+) -> float:
     correct = 0
     for i in range(0, len(images), chunk):
         x = images[i : i + chunk]
         pad = chunk - len(x)
-        pred = np.asarray(_predict(state, np.concatenate([x, np.zeros((pad, *x.shape[1:]), x.dtype)]) if pad else x))
+        pred = np.asarray(
+            _predict(
+                state, np.concatenate([x, np.zeros((pad, *x.shape[1:]), x.dtype)]) if pad else x
+            )
+        )
         correct += int((pred[: len(x)] == labels[i : i + len(x)]).sum())
     return correct / len(images)
 
 
 def load_classifier_data(config) -> tuple[dict, dict]:
     d = config.data
-    kw = dict(manual_dir=d.manual_dir or None, tfds_data_dir=d.tfds_data_dir or None, cache_dir=d.cache_dir,
-              image_size=d.get("image_size") or None)
+    kw = dict(
+        manual_dir=d.manual_dir or None,
+        tfds_data_dir=d.tfds_data_dir or None,
+        cache_dir=d.cache_dir,
+        image_size=d.get("image_size") or None,
+    )
     train = load_split(d.name, d.train_split, max_examples=d.max_examples or None, **kw)
     test = load_split(d.name, "test", max_examples=d.get("max_test_examples") or None, **kw)
     return train, test
 
 
-def train_and_evaluate(config: ml_collections.ConfigDict, workdir, *, num_devices: int | None = None) -> dict[str, Any]:
+def train_and_evaluate(
+    config: ml_collections.ConfigDict, workdir, *, num_devices: int | None = None
+) -> dict[str, Any]:
     """Trains the classifier; writes checkpoints, metrics, eval.jsonl and results.json."""
     workdir = pathlib.Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
@@ -102,10 +138,17 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir, *, num_device
     train, test = load_classifier_data(config)
     num_classes = int(max(train["label"].max(), test["label"].max())) + 1
     image_shape = tuple(train["image"].shape[1:])
-    (workdir / "data_info.json").write_text(json.dumps({
-        "image_shape": list(image_shape), "num_classes": num_classes, "num_train_examples": len(train["image"]),
-        "num_test_examples": len(test["image"]), "task": "classifier",
-    }))
+    (workdir / "data_info.json").write_text(
+        json.dumps(
+            {
+                "image_shape": list(image_shape),
+                "num_classes": num_classes,
+                "num_train_examples": len(train["image"]),
+                "num_test_examples": len(test["image"]),
+                "task": "classifier",
+            }
+        )
+    )
     mesh = parallel.create_mesh(num_devices)
     bs = config.train.batch_size
     parallel.check_batch_size(bs, mesh)
@@ -113,16 +156,31 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir, *, num_device
     steps_per_epoch = iterator_probe.steps_per_epoch
     num_steps = int(config.train.num_steps or round(config.train.num_epochs * steps_per_epoch))
     init_key, loop_key = jax.random.split(jax.random.key(config.seed))
-    state = create_classifier_state(config, image_shape, num_classes, init_key, steps_per_epoch, num_steps)
-    state, state_sharding, checkpointer = replicate_and_resume(state, mesh, workdir, config.ckpt.max_to_keep)
+    state = create_classifier_state(
+        config, image_shape, num_classes, init_key, steps_per_epoch, num_steps
+    )
+    state, state_sharding, checkpointer = replicate_and_resume(
+        state, mesh, workdir, config.ckpt.max_to_keep
+    )
     start_step = int(state.step)
-    iterator = BatchIterator(train, batch_size=bs, seed=config.seed, start_step=start_step, keys=("image", "label"))
-    batches = prefetch(iterator, functools.partial(parallel.put_batch, sharding=parallel.batch_sharding(mesh, 1)))
+    iterator = BatchIterator(
+        train, batch_size=bs, seed=config.seed, start_step=start_step, keys=("image", "label")
+    )
+    batches = prefetch(
+        iterator, functools.partial(parallel.put_batch, sharding=parallel.batch_sharding(mesh, 1))
+    )
     step_fn = jit_step(classifier_train_step, mesh, state_sharding, batch_axis=1)
     writer = metric_writers.create_default_writer(workdir)
     eval_every = config.eval.every_steps or steps_per_epoch
-    logging.info("Classifier on %s %s, %d classes: %d steps (%d per epoch), workdir %s",
-                 config.data.name, image_shape, num_classes, num_steps, steps_per_epoch, workdir)
+    logging.info(
+        "Classifier on %s %s, %d classes: %d steps (%d per epoch), workdir %s",
+        config.data.name,
+        image_shape,
+        num_classes,
+        num_steps,
+        steps_per_epoch,
+        workdir,
+    )
     pending, last, test_acc = [], {}, None
     t0, step = time.perf_counter(), start_step
     try:
@@ -138,8 +196,16 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir, *, num_device
                 writer.write_scalars(step, {f"train/{k}": v for k, v in last.items()})
                 rate = (step - start_step) / (time.perf_counter() - t0)
                 eta = (num_steps - step) / rate
-                logging.info("classifier step %d/%d  loss %.4f  train acc %.4f  %.1f steps/s  ETA %dm%02ds",
-                             step, num_steps, last["loss"], last["accuracy"], rate, eta // 60, eta % 60)
+                logging.info(
+                    "classifier step %d/%d  loss %.4f  train acc %.4f  %.1f steps/s  ETA %dm%02ds",
+                    step,
+                    num_steps,
+                    last["loss"],
+                    last["accuracy"],
+                    rate,
+                    eta // 60,
+                    eta % 60,
+                )
             if step % eval_every == 0 or step == num_steps:
                 test_acc = accuracy(state, test["image"], test["label"])
                 writer.write_scalars(step, {"eval/test_accuracy": test_acc})

@@ -2,7 +2,8 @@
 
 Restores the generator of a run folder (GAN or semi-supervised GAN), computes every metric with
 the configured or given extractor, writes `<workdir>/eval/<step>_<extractor>.json` and returns
-it; `real_only` computes the real-vs-real floor alone (`<workdir>/eval/real_vs_real_<extractor>.json`).
+it; `real_only` computes the real-vs-real floor alone
+(`<workdir>/eval/real_vs_real_<extractor>.json`).
 """
 
 from __future__ import annotations
@@ -32,7 +33,9 @@ def _run_config(workdir: pathlib.Path) -> tuple[ml_collections.ConfigDict, tuple
     return config, image_shape
 
 
-def _with_eval_defaults(config: ml_collections.ConfigDict, overrides: dict[str, Any]) -> ml_collections.ConfigDict:
+def _with_eval_defaults(
+    config: ml_collections.ConfigDict, overrides: dict[str, Any]
+) -> ml_collections.ConfigDict:
     """Runs written before evaluation existed lack config.eval's new keys: take today's defaults."""
     from configs import base
 
@@ -46,9 +49,17 @@ def _with_eval_defaults(config: ml_collections.ConfigDict, overrides: dict[str, 
     return config
 
 
-def evaluate_run(workdir: str | pathlib.Path, *, step: int | None = None, extractor: str | None = None,
-                 num_samples: int | None = None, use_ema: bool = True, real_only: bool = False,
-                 num_devices: int | None = None, **eval_overrides) -> tuple[pathlib.Path, dict[str, Any]]:
+def evaluate_run(
+    workdir: str | pathlib.Path,
+    *,
+    step: int | None = None,
+    extractor: str | None = None,
+    num_samples: int | None = None,
+    use_ema: bool = True,
+    real_only: bool = False,
+    num_devices: int | None = None,
+    **eval_overrides,
+) -> tuple[pathlib.Path, dict[str, Any]]:
     """Evaluates a run folder; returns (path of the written JSON, the result).
 
     Raises:
@@ -60,16 +71,24 @@ def evaluate_run(workdir: str | pathlib.Path, *, step: int | None = None, extrac
     config = _with_eval_defaults(config, eval_overrides)
     generator = None if real_only else sampling.restore_generator(workdir, step, use_ema)
     mesh = parallel.create_mesh(num_devices)
-    evaluator = fid.SampleQualityEvaluator(config, mesh, image_shape, extractor=extractor, num_samples=num_samples)
+    evaluator = fid.SampleQualityEvaluator(
+        config, mesh, image_shape, extractor=extractor, num_samples=num_samples
+    )
     name = _slug(evaluator.extractor.name)
     if real_only:
-        result = {**{k: v for k, v in evaluator.real_vs_real().items() if k != "num_images"},
-                  "protocol": evaluator.protocol()}
+        result = {
+            **{k: v for k, v in evaluator.real_vs_real().items() if k != "num_images"},
+            "protocol": evaluator.protocol(),
+        }
         path = workdir / "eval" / f"real_vs_real_{name}.json"
     else:
         generator = sampling.place(generator, parallel.replicated(mesh))
-        result = evaluator.evaluate(generator.generate, latent_dim=generator.latent_dim, latent_dist=generator.latent_dist,
-                                    generator_weights=f"{generator.weights} (step {generator.step})")
+        result = evaluator.evaluate(
+            generator.generate,
+            latent_dim=generator.latent_dim,
+            latent_dist=generator.latent_dist,
+            generator_weights=f"{generator.weights} (step {generator.step})",
+        )
         result["step"] = generator.step
         path = workdir / "eval" / f"{generator.step}_{name}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -80,12 +99,17 @@ def evaluate_run(workdir: str | pathlib.Path, *, step: int | None = None, extrac
 def format_table(result: dict[str, Any]) -> str:
     """One table: each metric beside its real-vs-real floor."""
     p = result["protocol"]
-    lines = [f"extractor {p['extractor']} (weights {p['extractor_weights_hash']}), {p['num_samples']} samples vs "
-             f"{p['reference']['split']} ({p['reference']['num_images']} images); floor: "
-             f"{p['heldout']['num_images']} {p['heldout']['split']} images",
-             f"{'metric':<22}{'value':>12}{'real-vs-real':>14}"]
+    lines = [
+        f"extractor {p['extractor']} (weights {p['extractor_weights_hash']}), "
+        f"{p['num_samples']} samples vs "
+        f"{p['reference']['split']} ({p['reference']['num_images']} images); floor: "
+        f"{p['heldout']['num_images']} {p['heldout']['split']} images",
+        f"{'metric':<22}{'value':>12}{'real-vs-real':>14}",
+    ]
     for k in fid.METRIC_KEYS:
         if k in result:
             floor = p.get(f"real_vs_real_{k}")
-            lines.append(f"{k:<22}{result[k]:>12.5g}{'' if floor is None else format(floor, '>14.5g')}")
+            lines.append(
+                f"{k:<22}{result[k]:>12.5g}{'' if floor is None else format(floor, '>14.5g')}"
+            )
     return "\n".join(lines)

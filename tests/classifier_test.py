@@ -21,7 +21,10 @@ def test_classifier_shapes_for_28_32_64():
         logits, feats = jax.eval_shape(model.apply, variables, x)
         assert logits.shape == (2, 10) and feats.shape == (2, 128)
         # The flattened map before the feature layer: res / 2^len(widths) squared x 2 * widths[-1].
-        assert variables["params"]["Dense_0"]["kernel"].shape == ((res >> len(widths)) ** 2 * 2 * widths[-1], 128)
+        assert variables["params"]["Dense_0"]["kernel"].shape == (
+            (res >> len(widths)) ** 2 * 2 * widths[-1],
+            128,
+        )
     model = ConvClassifier(num_classes=3, widths=(4,), feature_dim=8)
     x = jax.random.normal(jax.random.key(1), (2, 8, 8, 1))
     _, feats = model.apply(model.init(jax.random.key(0), x), x)
@@ -39,13 +42,18 @@ def test_classifier_extractor_names_weights_and_accuracy(tiny_classifier):
     ex = extractors.create_extractor(f"classifier:{tiny_classifier}", None)
     assert ex.input_shape == (28, 28, 1) and ex.feature_dim == 16 and ex.num_classes == 10
     assert len(ex.weights_hash) == 16 and ex.weights.endswith("/checkpoints/40")
-    assert ex.info["classifier_test_accuracy"] == json.loads((tiny_classifier / "results.json").read_text())["test_accuracy"]
+    assert (
+        ex.info["classifier_test_accuracy"]
+        == json.loads((tiny_classifier / "results.json").read_text())["test_accuracy"]
+    )
     images = np.random.default_rng(0).integers(0, 256, (5, 28, 28, 1), dtype=np.uint8)
     feats, logits = extractors.features_fn(ex)(ex.variables, jnp.asarray(images))
     assert feats.shape == (5, 16) and logits.shape == (5, 10)
     # Same numbers as the trained classifier's own inference-mode forward pass.
     model = classifier_train.create_classifier(json_config(tiny_classifier).model, 10)
-    want_logits, want_feats = model.apply(ex.variables, jnp.asarray(images, jnp.float32) / 127.5 - 1.0, train=False)
+    want_logits, want_feats = model.apply(
+        ex.variables, jnp.asarray(images, jnp.float32) / 127.5 - 1.0, train=False
+    )
     np.testing.assert_allclose(feats, want_feats, rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(logits, want_logits, rtol=1e-5, atol=1e-5)
     with pytest.raises(extractors.ExtractorError, match=r"takes \(28, 28, 1\) images"):
@@ -63,7 +71,10 @@ def test_classifier_for_a_dataset_is_trained_once_and_cached(mnist_dir, tmp_path
     data.manual_dir, data.cache_dir = str(mnist_dir), str(tmp_path)
     ex = extractors.create_extractor("classifier:fashion_mnist", data, classifier_arg="tiny")
     workdir = extractors.classifier_cache_dir(data, "fashion_mnist", "tiny")
-    assert workdir == tmp_path / "classifiers" / "fashion_mnist_tiny" and (workdir / "results.json").exists()
+    assert (
+        workdir == tmp_path / "classifiers" / "fashion_mnist_tiny"
+        and (workdir / "results.json").exists()
+    )
     stamp = (workdir / "results.json").stat().st_mtime_ns
     again = extractors.create_extractor("classifier:fashion_mnist", data, classifier_arg="tiny")
     assert (workdir / "results.json").stat().st_mtime_ns == stamp  # Not retrained.
@@ -71,7 +82,10 @@ def test_classifier_for_a_dataset_is_trained_once_and_cached(mnist_dir, tmp_path
 
 
 def test_bad_extractor_names_give_one_clear_message(tmp_path, tiny_gan_run):
-    with pytest.raises(extractors.ExtractorError, match="Unknown extractor 'vgg16'.*inception_v3.*classifier:<dataset>"):
+    with pytest.raises(
+        extractors.ExtractorError,
+        match="Unknown extractor 'vgg16'.*inception_v3.*classifier:<dataset>",
+    ):
         extractors.create_extractor("vgg16", None)
     with pytest.raises(extractors.ExtractorError, match="neither a dataset"):
         extractors.create_extractor("classifier:imagenet", None)

@@ -6,7 +6,6 @@ import subprocess
 import sys
 import textwrap
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -33,7 +32,9 @@ def _real_generator(mnist_dir):
     """A 'generator' that returns real training images (what a perfect one would)."""
     from ganjax.data import load_split
 
-    images = jnp.asarray(load_split("fashion_mnist", "train", manual_dir=str(mnist_dir))["image"], jnp.float32)
+    images = jnp.asarray(
+        load_split("fashion_mnist", "train", manual_dir=str(mnist_dir))["image"], jnp.float32
+    )
     images = images / 127.5 - 1.0
 
     def generate(z):
@@ -46,16 +47,36 @@ def _real_generator(mnist_dir):
 def test_metrics_rank_generators_and_protocol_is_complete(mnist_dir, tmp_path, tiny_classifier):
     c = _config(mnist_dir, tmp_path, f"classifier:{tiny_classifier}")
     ev = fid.SampleQualityEvaluator(c, parallel.create_mesh(1), (28, 28, 1))
-    good = ev.evaluate(_real_generator(mnist_dir), latent_dim=8, latent_dist="normal", generator_weights="raw")
-    noise = ev.evaluate(lambda z: jnp.tanh(jnp.tile(z[:, :1, None, None], (1, 28, 28, 1)) * 3), latent_dim=8,
-                        latent_dist="normal", generator_weights="raw")
+    good = ev.evaluate(
+        _real_generator(mnist_dir), latent_dim=8, latent_dist="normal", generator_weights="raw"
+    )
+    noise = ev.evaluate(
+        lambda z: jnp.tanh(jnp.tile(z[:, :1, None, None], (1, 28, 28, 1)) * 3),
+        latent_dim=8,
+        latent_dist="normal",
+        generator_weights="raw",
+    )
     assert good["fid"] < noise["fid"] / 5 and good["kid"] < noise["kid"]
-    assert good["precision"] > 0.5 and noise["precision"] < 0.1 and noise["coverage"] < good["coverage"]
+    assert (
+        good["precision"] > 0.5
+        and noise["precision"] < 0.1
+        and noise["coverage"] < good["coverage"]
+    )
     p = good["protocol"]
-    assert p["real_vs_real_fid"] >= 0 and np.isfinite(p["real_vs_real_fid"]) and good["fid"] < 10 * p["real_vs_real_fid"] + 1
-    assert p["extractor"] == f"classifier:{tiny_classifier}" and len(p["extractor_weights_hash"]) == 16
+    assert (
+        p["real_vs_real_fid"] >= 0
+        and np.isfinite(p["real_vs_real_fid"])
+        and good["fid"] < 10 * p["real_vs_real_fid"] + 1
+    )
+    assert (
+        p["extractor"] == f"classifier:{tiny_classifier}" and len(p["extractor_weights_hash"]) == 16
+    )
     assert p["num_samples"] == 64 and p["reference"] == {
-        "split": "train", "num_images": 256, "kid_prdc_rows": 64, "stats_file": p["reference"]["stats_file"]}
+        "split": "train",
+        "num_images": 256,
+        "kid_prdc_rows": 64,
+        "stats_file": p["reference"]["stats_file"],
+    }
     assert p["heldout"] == {"split": "test", "num_images": 64} and p["kid"]["subset_size"] == 32
     assert p["generator_weights"] == "raw" and "uint8" in p["quantization"]
     assert set(fid.METRIC_KEYS) <= set(good) and all(np.isfinite(good[k]) for k in fid.METRIC_KEYS)
@@ -63,12 +84,19 @@ def test_metrics_rank_generators_and_protocol_is_complete(mnist_dir, tmp_path, t
     from ganjax.data import load_split
 
     real = load_split("fashion_mnist", "train", manual_dir=str(mnist_dir))["image"]
-    feats = np.asarray(extractors.features_fn(ev.extractor)(ev.extractor.variables, jnp.asarray(real))[0], np.float64)
+    feats = np.asarray(
+        extractors.features_fn(ev.extractor)(ev.extractor.variables, jnp.asarray(real))[0],
+        np.float64,
+    )
     np.testing.assert_allclose(ev.reference.mu, feats.mean(0), rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(ev.reference.sigma, np.cov(feats, rowvar=False), rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(
+        ev.reference.sigma, np.cov(feats, rowvar=False), rtol=1e-4, atol=1e-6
+    )
 
 
-def test_reference_statistics_are_cached_and_checked(mnist_dir, tmp_path, tiny_classifier, monkeypatch):
+def test_reference_statistics_are_cached_and_checked(
+    mnist_dir, tmp_path, tiny_classifier, monkeypatch
+):
     c = _config(mnist_dir, tmp_path, f"classifier:{tiny_classifier}")
     first = fid.SampleQualityEvaluator(c, parallel.create_mesh(1), (28, 28, 1))
     first.real_vs_real()
@@ -89,7 +117,10 @@ def test_reference_statistics_are_cached_and_checked(mnist_dir, tmp_path, tiny_c
     c.eval.extractor = "classifier:fashion_mnist"
     c.eval.classifier_arg = "tiny"
     monkeypatch.undo()
-    with pytest.raises(reference_stats.ReferenceStatsError, match="extractor: file has 'classifier:/.*classifier:fashion_mnist"):
+    with pytest.raises(
+        reference_stats.ReferenceStatsError,
+        match="extractor: file has 'classifier:/.*classifier:fashion_mnist",
+    ):
         fid.SampleQualityEvaluator(c, parallel.create_mesh(1), (28, 28, 1))
 
 
@@ -98,8 +129,12 @@ def test_best_checkpoint_keeps_the_lowest_fid(tmp_path):
     for step, value in ((3, 5.0), (6, 3.0), (9, 4.0)):
         best.save(step, {"w": jnp.full((2,), float(step))}, value)
     best.close()
-    assert sorted(int(p.name) for p in (tmp_path / "best_checkpoint").iterdir() if p.name.isdigit()) == [6]
-    restored = checkpointing.Checkpointer(tmp_path, subdir="best_checkpoint").restore({"w": jnp.zeros((2,))})
+    assert sorted(
+        int(p.name) for p in (tmp_path / "best_checkpoint").iterdir() if p.name.isdigit()
+    ) == [6]
+    restored = checkpointing.Checkpointer(tmp_path, subdir="best_checkpoint").restore(
+        {"w": jnp.zeros((2,))}
+    )
     assert float(restored["w"][0]) == 6.0
 
 
@@ -107,19 +142,39 @@ def test_fid_during_training_logs_keeps_best_and_reports(mnist_dir, tmp_path, ti
     c = _config(mnist_dir, tmp_path / "cache", f"classifier:{tiny_classifier}")
     c.eval.fid_every_steps = 3
     results = train.train_and_evaluate(c, tmp_path / "run")
-    for key in ("fid", "kid", "kid_std", "precision", "recall", "inception_score", "density", "coverage"):
+    for key in (
+        "fid",
+        "kid",
+        "kid_std",
+        "precision",
+        "recall",
+        "inception_score",
+        "density",
+        "coverage",
+    ):
         assert np.isfinite(results[key]), key
     assert results["protocol"]["real_vs_real_fid"] >= 0 and results["fid_step"] == 6
-    records = [json.loads(l) for l in (tmp_path / "run" / "eval" / "quality.jsonl").read_text().splitlines()]
+    records = [
+        json.loads(line)
+        for line in (tmp_path / "run" / "eval" / "quality.jsonl").read_text().splitlines()
+    ]
     assert [r["step"] for r in records] == [3, 6]
     assert results["best_fid"] == min(r["fid"] for r in records)
-    best = [int(p.name) for p in (tmp_path / "run" / "best_checkpoint").iterdir() if p.name.isdigit()]
+    best = [
+        int(p.name) for p in (tmp_path / "run" / "best_checkpoint").iterdir() if p.name.isdigit()
+    ]
     assert best == [results["best_fid_step"]]
-    logged = [json.loads(l) for l in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    logged = [json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert [r["eval/fid"] for r in logged if "eval/fid" in r] == [r["fid"] for r in records]
     # experiments.evaluate's library path on the same run gives the training-time figure.
-    path, again = evaluation.evaluate_run(tmp_path / "run", extractor=f"classifier:{tiny_classifier}", num_samples=64)
-    assert path.name == f"6_classifier-{str(tiny_classifier).strip('/').replace('/', '_').replace('-', '_')}.json"
+    path, again = evaluation.evaluate_run(
+        tmp_path / "run", extractor=f"classifier:{tiny_classifier}", num_samples=64
+    )
+    assert (
+        path.name
+        == f"6_classifier-{str(tiny_classifier).strip('/').replace('/', '_').replace('-', '_')}"
+        ".json"
+    )
     assert again["fid"] == pytest.approx(results["fid"], rel=1e-5)
 
 
@@ -133,12 +188,25 @@ def test_inception_random_weights_plumbing(tmp_path, tiny_gan_run):
     run = tmp_path / "run"
     shutil.copytree(tiny_gan_run, run)
     config = json.loads((run / "config.json").read_text())
-    config["data"]["manual_dir"] = str(fixtures.make_mnist(tmp_path / "small", n_train=24, n_test=12))
+    config["data"]["manual_dir"] = str(
+        fixtures.make_mnist(tmp_path / "small", n_train=24, n_test=12)
+    )
     (run / "config.json").write_text(json.dumps(config))
-    path, r = evaluation.evaluate_run(run, extractor="inception_v3:random", num_samples=16,
-                                      fid_batch_size=16, cache_dir=str(tmp_path), kid_subset_size=16, kid_subsets=5)
+    path, r = evaluation.evaluate_run(
+        run,
+        extractor="inception_v3:random",
+        num_samples=16,
+        fid_batch_size=16,
+        cache_dir=str(tmp_path),
+        kid_subset_size=16,
+        kid_subsets=5,
+    )
     p = r["protocol"]
-    assert p["extractor"] == "inception_v3:random" and p["feature_dim"] == 2048 and "299" in p["preprocessing"]
+    assert (
+        p["extractor"] == "inception_v3:random"
+        and p["feature_dim"] == 2048
+        and "299" in p["preprocessing"]
+    )
     assert "not comparable" in p["extractor_weights"]
     assert np.isfinite(r["fid"]) and r["fid"] > 0 and np.isfinite(p["real_vs_real_fid"])
     assert path.name == "6_inception_v3-random.json"
@@ -147,7 +215,9 @@ def test_inception_random_weights_plumbing(tmp_path, tiny_gan_run):
 def test_missing_inception_weights_is_one_clear_message(tiny_gan_run, monkeypatch, tmp_path):
     monkeypatch.setenv("HOME", str(tmp_path))
     monkeypatch.delenv("GANJAX_INCEPTION_WEIGHTS", raising=False)
-    with pytest.raises(FileNotFoundError, match="pt_inception-2015-12-05-6726825d.pth.*GANJAX_INCEPTION_WEIGHTS"):
+    with pytest.raises(
+        FileNotFoundError, match="pt_inception-2015-12-05-6726825d.pth.*GANJAX_INCEPTION_WEIGHTS"
+    ):
         evaluation.evaluate_run(tiny_gan_run, extractor="inception_v3", num_samples=16)
 
 
@@ -166,16 +236,29 @@ def test_one_device_equals_four_devices(mnist_dir, tmp_path, tiny_gan_run, tiny_
         assert jax.device_count() == 4
         out = {{}}
         for n in (1, 4):
-            _, r = evaluation.evaluate_run({str(tiny_gan_run)!r}, extractor="classifier:{tiny_classifier}",
-                                           num_samples=64, num_devices=n, fid_batch_size=32,
-                                           cache_dir={str(tmp_path)!r} + f"/c{{n}}", kid_subset_size=32)
-            out[n] = {{k: r[k] for k in ("fid", "kid", "precision", "recall", "density", "coverage", "inception_score")}}
+            _, r = evaluation.evaluate_run(
+                {str(tiny_gan_run)!r}, extractor="classifier:{tiny_classifier}",
+                num_samples=64, num_devices=n, fid_batch_size=32,
+                cache_dir={str(tmp_path)!r} + f"/c{{n}}", kid_subset_size=32)
+            keys = ("fid", "kid", "precision", "recall", "density", "coverage", "inception_score")
+            out[n] = {{k: r[k] for k in keys}}
             out[n]["floor"] = r["protocol"]["real_vs_real_fid"]
             out[n]["devices"] = r["protocol"]["num_devices"]
         print(json.dumps(out))
     """)
-    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=4", "JAX_PLATFORMS": "cpu"}
-    proc = subprocess.run([sys.executable, "-c", script], cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    env = {
+        **os.environ,
+        "XLA_FLAGS": "--xla_force_host_platform_device_count=4",
+        "JAX_PLATFORMS": "cpu",
+    }
+    proc = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     print(out)

@@ -203,8 +203,13 @@ def test_resolve_weights_not_found_message(tmp_path, monkeypatch):
     with pytest.raises(FileNotFoundError) as info:
         iw.resolve_inception_weights("")
     message = str(info.value)
-    for part in (iw.PT_INCEPTION_FILENAME, "GANJAX_INCEPTION_WEIGHTS", iw.PT_INCEPTION_URL,
-                 "config.eval.inception_weights", str(tmp_path / ".cache/ganjax/inception")):
+    for part in (
+        iw.PT_INCEPTION_FILENAME,
+        "GANJAX_INCEPTION_WEIGHTS",
+        iw.PT_INCEPTION_URL,
+        "config.eval.inception_weights",
+        str(tmp_path / ".cache/ganjax/inception"),
+    ):
         assert part in message
     with pytest.raises(FileNotFoundError, match="missing.pth"):
         iw.resolve_inception_weights(str(tmp_path / "missing.pth"))

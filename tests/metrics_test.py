@@ -575,7 +575,7 @@ def test_prdc_errors():
 
 
 def test_knn_radii_translation_invariant():
-    """Distances are taken after centring on the real mean: a large common offset costs no digits."""
+    """Distances are taken after centring on the real mean: a large offset costs no digits."""
     real = np.random.default_rng(19).normal(size=(300, 16)).astype(np.float32)
     d2 = np.sort(cdist(real.astype(np.float64), real.astype(np.float64), "sqeuclidean"), axis=1)
     np.testing.assert_allclose(knn_radii_sq(real + np.float32(1e3), (3,))[3], d2[:, 3], rtol=1e-3)

@@ -26,7 +26,6 @@ from typing import Any, Callable
 import jax
 import jax.numpy as jnp
 import ml_collections
-import numpy as np
 from absl import logging
 
 from ganjax import checkpointing
@@ -52,7 +51,9 @@ class FeatureExtractor:
     input_shape: tuple[int, int, int] | None  # Required [H, W, C]; None: any (resized).
     preprocessing: str  # For the protocol.
     variables: PyTree = dataclasses.field(repr=False)
-    apply_fn: Callable = dataclasses.field(repr=False)  # (variables, float images) -> (feats, logits)
+    apply_fn: Callable = dataclasses.field(
+        repr=False
+    )  # (variables, float images) -> (feats, logits)
     info: dict = dataclasses.field(default_factory=dict)  # Extra protocol items (test accuracy...).
 
     def check_images(self, image_shape: tuple[int, ...]) -> None:
@@ -64,11 +65,19 @@ class FeatureExtractor:
             )
 
     def protocol(self) -> dict[str, Any]:
-        return {"extractor": self.name, "extractor_weights": self.weights, "extractor_weights_hash": self.weights_hash,
-                "feature_dim": self.feature_dim, "preprocessing": self.preprocessing, **self.info}
+        return {
+            "extractor": self.name,
+            "extractor_weights": self.weights,
+            "extractor_weights_hash": self.weights_hash,
+            "feature_dim": self.feature_dim,
+            "preprocessing": self.preprocessing,
+            **self.info,
+        }
 
 
-def features_fn(extractor: FeatureExtractor) -> Callable[[PyTree, jax.Array], tuple[jax.Array, jax.Array]]:
+def features_fn(
+    extractor: FeatureExtractor,
+) -> Callable[[PyTree, jax.Array], tuple[jax.Array, jax.Array]]:
     """(variables, uint8 images [B, H, W, C]) -> (float32 features [B, D], logits [B, K])."""
 
     def fn(variables, images):
@@ -89,7 +98,9 @@ def _inception(random: bool, weights_path: str) -> FeatureExtractor:
     net = FIDInceptionV3()
     if random:
         variables = inception_weights.random_variables(seed=0)
-        source = "random weights (seed 0): plumbing checks only, not comparable to published numbers"
+        source = (
+            "random weights (seed 0): plumbing checks only, not comparable to published numbers"
+        )
     else:
         path = inception_weights.resolve_inception_weights(weights_path)
         variables = inception_weights.load_inception_params(path)
@@ -112,7 +123,9 @@ def _inception(random: bool, weights_path: str) -> FeatureExtractor:
 # Domain classifiers.
 
 
-def classifier_cache_dir(data_cfg: ml_collections.ConfigDict, dataset: str, classifier_arg: str = "") -> pathlib.Path:
+def classifier_cache_dir(
+    data_cfg: ml_collections.ConfigDict, dataset: str, classifier_arg: str = ""
+) -> pathlib.Path:
     """Where `classifier:<dataset>` is trained and kept."""
     name = dataset
     if dataset == "celeb_a":
@@ -122,26 +135,38 @@ def classifier_cache_dir(data_cfg: ml_collections.ConfigDict, dataset: str, clas
     return pathlib.Path(data_cfg.cache_dir).expanduser() / "classifiers" / name
 
 
-def _classifier_config(dataset: str, data_cfg: ml_collections.ConfigDict, arg: str) -> ml_collections.ConfigDict:
+def _classifier_config(
+    dataset: str, data_cfg: ml_collections.ConfigDict, arg: str
+) -> ml_collections.ConfigDict:
     from configs import classifier_common
 
-    module = importlib.import_module(f"configs.{classifier_common.CONFIG_STEMS[dataset]}_classifier")
+    module = importlib.import_module(
+        f"configs.{classifier_common.CONFIG_STEMS[dataset]}_classifier"
+    )
     res = data_cfg.get("image_size") or 0
-    c = module.get_config(",".join(filter(None, [arg, f"res={res}" if dataset == "celeb_a" and res else ""])) or None)
+    c = module.get_config(
+        ",".join(filter(None, [arg, f"res={res}" if dataset == "celeb_a" and res else ""])) or None
+    )
     for key in ("manual_dir", "tfds_data_dir", "cache_dir"):
         c.data[key] = data_cfg.get(key, c.data[key])
     return c
 
 
-def train_classifier(dataset: str, data_cfg: ml_collections.ConfigDict, arg: str = "") -> pathlib.Path:
+def train_classifier(
+    dataset: str, data_cfg: ml_collections.ConfigDict, arg: str = ""
+) -> pathlib.Path:
     """Trains `configs/<dataset>_classifier.py` into its cache folder unless already done."""
     workdir = classifier_cache_dir(data_cfg, dataset, arg)
     if (workdir / "results.json").exists():
         return workdir
     from ganjax import classifier_train
 
-    logging.info("No cached classifier for %s: training configs/%s_classifier.py into %s (once)",
-                 dataset, dataset, workdir)
+    logging.info(
+        "No cached classifier for %s: training configs/%s_classifier.py into %s (once)",
+        dataset,
+        dataset,
+        workdir,
+    )
     classifier_train.train_and_evaluate(_classifier_config(dataset, data_cfg, arg), workdir)
     return workdir
 
@@ -155,16 +180,22 @@ def load_classifier(workdir: str | pathlib.Path, name: str) -> FeatureExtractor:
     if not all(p.exists() for p in paths):
         raise ExtractorError(
             f"{workdir} is not a finished classifier run (needs config.json, data_info.json and "
-            "results.json). Train one with experiments.train --config=configs/<dataset>_classifier.py, "
+            "results.json). Train one with experiments.train "
+            "--config=configs/<dataset>_classifier.py, "
             "or use classifier:<dataset> to train and cache it automatically."
         )
     config = ml_collections.ConfigDict(json.loads(paths[0].read_text()))
     info = json.loads(paths[1].read_text())
     if config.get("task") != "classifier":
-        raise ExtractorError(f"{workdir} is a '{config.get('task', 'gan')}' run, not a classifier run (config.task=classifier).")
+        raise ExtractorError(
+            f"{workdir} is a '{config.get('task', 'gan')}' run, not a classifier run "
+            "(config.task=classifier)."
+        )
     results = json.loads(paths[2].read_text())
     image_shape = tuple(info["image_shape"])
-    target = classifier_train.create_classifier_state(config, image_shape, info["num_classes"], jax.random.key(0), 1, 1)
+    target = classifier_train.create_classifier_state(
+        config, image_shape, info["num_classes"], jax.random.key(0), 1, 1
+    )
     checkpointer = checkpointing.Checkpointer(workdir, async_save=False)
     state = checkpointer.restore(target)
     checkpointer.close()
@@ -180,7 +211,10 @@ def load_classifier(workdir: str | pathlib.Path, name: str) -> FeatureExtractor:
         preprocessing="uint8 -> [-1, 1] at the dataset's own resolution (no resize)",
         variables=variables,
         apply_fn=lambda v, x: model.apply(v, x, train=False)[::-1],  # (features, logits)
-        info={"classifier_dataset": config.data.name, "classifier_test_accuracy": results.get("test_accuracy")},
+        info={
+            "classifier_dataset": config.data.name,
+            "classifier_test_accuracy": results.get("test_accuracy"),
+        },
     )
 
 
@@ -188,8 +222,13 @@ def load_classifier(workdir: str | pathlib.Path, name: str) -> FeatureExtractor:
 # Entry point.
 
 
-def create_extractor(spec: str, data_cfg: ml_collections.ConfigDict, *, inception_weights_path: str = "",
-                     classifier_arg: str = "") -> FeatureExtractor:
+def create_extractor(
+    spec: str,
+    data_cfg: ml_collections.ConfigDict,
+    *,
+    inception_weights_path: str = "",
+    classifier_arg: str = "",
+) -> FeatureExtractor:
     """Builds the extractor named `spec` (see the module docstring).
 
     Args:
@@ -211,10 +250,10 @@ def create_extractor(spec: str, data_cfg: ml_collections.ConfigDict, *, inceptio
         if pathlib.Path(arg).expanduser().is_dir():
             return load_classifier(arg, spec)
         raise ExtractorError(
-            f"classifier:{arg}: '{arg}' is neither a dataset ({', '.join(DATASETS)}) nor a classifier run folder."
+            f"classifier:{arg}: '{arg}' is neither a dataset ({', '.join(DATASETS)}) nor a "
+            "classifier run folder."
         )
     raise ExtractorError(
         f"Unknown extractor '{spec}'; use inception_v3, inception_v3:random, classifier:<dataset> "
         f"(one of {', '.join(DATASETS)}) or classifier:<path of a classifier run>."
     )
-

@@ -35,7 +35,17 @@ from ganjax.evaluators import extractors, reference_stats
 from ganjax.metrics.mmd import kid_subset_size
 from ganjax.metrics.manifold import knn_radii_sq
 
-METRIC_KEYS = ("fid", "kid", "kid_std", "precision", "recall", "density", "coverage", "inception_score", "inception_score_std")
+METRIC_KEYS = (
+    "fid",
+    "kid",
+    "kid_std",
+    "precision",
+    "recall",
+    "density",
+    "coverage",
+    "inception_score",
+    "inception_score_std",
+)
 GenerateFn = Callable[[jax.Array], jax.Array]  # latents [B, Z] -> images [B, H, W, C] in [-1, 1]
 
 
@@ -54,8 +64,11 @@ class ShardedExtraction:
         self.sharding = parallel.batch_sharding(mesh, 0)
         replicated = parallel.replicated(mesh)
         self._variables = jax.device_put(extractor.variables, replicated)
-        self._fn = jax.jit(extractors.features_fn(extractor), in_shardings=(replicated, self.sharding),
-                           out_shardings=(self.sharding, self.sharding))
+        self._fn = jax.jit(
+            extractors.features_fn(extractor),
+            in_shardings=(replicated, self.sharding),
+            out_shardings=(self.sharding, self.sharding),
+        )
 
     def device(self, images: jax.Array) -> tuple[jax.Array, jax.Array]:
         """Features of a full, sharded uint8 batch (stays on the device)."""
@@ -65,7 +78,9 @@ class ShardedExtraction:
         """Features of host uint8 images (any count up to batch_size; padded, then trimmed)."""
         n = len(images)
         if n < self.batch_size:
-            images = np.concatenate([images, np.zeros((self.batch_size - n, *images.shape[1:]), images.dtype)])
+            images = np.concatenate(
+                [images, np.zeros((self.batch_size - n, *images.shape[1:]), images.dtype)]
+            )
         feats, logits = self.device(jax.device_put(images, self.sharding))
         return np.asarray(feats)[:n], np.asarray(logits)[:n]
 
@@ -96,25 +111,51 @@ class ReferenceRows:
         return cls(head, knn_radii_sq(head, (reference_stats.PR_K, reference_stats.DC_K)))
 
 
-def _metrics_against(ref: reference_stats.ReferenceSet, rows: ReferenceRows, mu, sigma, feats: np.ndarray,
-                     logits: np.ndarray, eval_cfg: ml_collections.ConfigDict) -> dict[str, float]:
+def _metrics_against(
+    ref: reference_stats.ReferenceSet,
+    rows: ReferenceRows,
+    mu,
+    sigma,
+    feats: np.ndarray,
+    logits: np.ndarray,
+    eval_cfg: ml_collections.ConfigDict,
+) -> dict[str, float]:
     """Every metric of a sample set (moments mu/sigma, rows feats/logits) against the reference:
     FID against the whole reference split's moments, the rest against `rows`."""
-    out = {"fid": metrics.frechet_distance(mu, sigma, ref.mu, ref.sigma, sigma2_sqrt=ref.sigma_sqrt)}
-    out["kid"], out["kid_std"] = metrics.kid(feats, rows.features, num_subsets=eval_cfg.kid_subsets,
-                                             subset_size=eval_cfg.kid_subset_size)
-    out.update(metrics.prdc(rows.features, feats, pr_k=reference_stats.PR_K, dc_k=reference_stats.DC_K,
-                            real_radii_sq=rows.radii_sq))
+    out = {
+        "fid": metrics.frechet_distance(mu, sigma, ref.mu, ref.sigma, sigma2_sqrt=ref.sigma_sqrt)
+    }
+    out["kid"], out["kid_std"] = metrics.kid(
+        feats, rows.features, num_subsets=eval_cfg.kid_subsets, subset_size=eval_cfg.kid_subset_size
+    )
+    out.update(
+        metrics.prdc(
+            rows.features,
+            feats,
+            pr_k=reference_stats.PR_K,
+            dc_k=reference_stats.DC_K,
+            real_radii_sq=rows.radii_sq,
+        )
+    )
     if len(logits) >= 10:
-        out["inception_score"], out["inception_score_std"] = metrics.inception_score(logits, splits=10)
+        out["inception_score"], out["inception_score_std"] = metrics.inception_score(
+            logits, splits=10
+        )
     return out
 
 
 class SampleQualityEvaluator:
     """Computes sample-quality metrics of generators of one run (one dataset, one resolution)."""
 
-    def __init__(self, config: ml_collections.ConfigDict, mesh, image_shape: tuple[int, int, int], *,
-                 extractor: str | None = None, num_samples: int | None = None):
+    def __init__(
+        self,
+        config: ml_collections.ConfigDict,
+        mesh,
+        image_shape: tuple[int, int, int],
+        *,
+        extractor: str | None = None,
+        num_samples: int | None = None,
+    ):
         self.config = config
         self.eval_cfg = config.eval
         self.mesh = mesh
@@ -122,7 +163,9 @@ class SampleQualityEvaluator:
         self.num_samples = int(num_samples or config.eval.fid_num_samples)
         spec = extractor or config.eval.extractor or f"classifier:{config.data.name}"
         self.extractor = extractors.create_extractor(
-            spec, config.data, inception_weights_path=config.eval.inception_weights,
+            spec,
+            config.data,
+            inception_weights_path=config.eval.inception_weights,
             classifier_arg=config.eval.classifier_arg,
         )
         self.extractor.check_images(self.image_shape)
@@ -132,17 +175,33 @@ class SampleQualityEvaluator:
         self._heldout: reference_stats.ReferenceSet | None = None
         self._floor: dict[str, float] | None = None
 
-    def _real_set(self, split: str, explicit_path: str = "", reference: bool = True) -> reference_stats.ReferenceSet:
+    def _real_set(
+        self, split: str, explicit_path: str = "", reference: bool = True
+    ) -> reference_stats.ReferenceSet:
         d = self.config.data
 
         def load_images():
-            return load_split(d.name, split, manual_dir=d.manual_dir or None, tfds_data_dir=d.tfds_data_dir or None,
-                              image_size=d.get("image_size") or None, cache_dir=d.cache_dir)["image"]
+            return load_split(
+                d.name,
+                split,
+                manual_dir=d.manual_dir or None,
+                tfds_data_dir=d.tfds_data_dir or None,
+                image_size=d.get("image_size") or None,
+                cache_dir=d.cache_dir,
+            )["image"]
 
         return reference_stats.load_or_compute(
-            dataset=d.name, split=split, image_shape=self.image_shape, extractor=self.extractor, load_images=load_images,
-            extract=self.extract, keep=self.num_samples, cache_dir=d.cache_dir,
-            batch_size=self.extract.batch_size, explicit_path=explicit_path, with_sqrt=reference,
+            dataset=d.name,
+            split=split,
+            image_shape=self.image_shape,
+            extractor=self.extractor,
+            load_images=load_images,
+            extract=self.extract,
+            keep=self.num_samples,
+            cache_dir=d.cache_dir,
+            batch_size=self.extract.batch_size,
+            explicit_path=explicit_path,
+            with_sqrt=reference,
         )
 
     def real_vs_real(self) -> dict[str, float]:
@@ -158,10 +217,15 @@ class SampleQualityEvaluator:
                 stats.update(feats)
                 mu, sigma = stats.mean(), stats.cov()
             rows = ReferenceRows.create(self.reference, n)
-            self._floor = {**_metrics_against(self.reference, rows, mu, sigma, feats, logits, self.eval_cfg), "num_images": n}
+            self._floor = {
+                **_metrics_against(self.reference, rows, mu, sigma, feats, logits, self.eval_cfg),
+                "num_images": n,
+            }
         return self._floor
 
-    def generate_features(self, generate_fn: GenerateFn, latent_dim: int, latent_dist: str) -> Features:
+    def generate_features(
+        self, generate_fn: GenerateFn, latent_dim: int, latent_dist: str
+    ) -> Features:
         """Features of `num_samples` generated images from the fixed evaluation latents."""
         bs = self.extract.batch_size
         key = jax.random.key(self.eval_cfg.fid_seed)
@@ -169,32 +233,52 @@ class SampleQualityEvaluator:
         for i in range(math.ceil(self.num_samples / bs)):
             z = models.sample_latents(jax.random.fold_in(key, i), bs, latent_dim, latent_dist)
             images = quantize(generate_fn(jax.device_put(z, self.extract.sharding)))
-            f, l = self.extract.device(images)
+            f, lg = self.extract.device(images)
             take = min(bs, self.num_samples - i * bs)
-            f, l = np.asarray(f)[:take], np.asarray(l)[:take]
+            f, lg = np.asarray(f)[:take], np.asarray(lg)[:take]
             if not np.all(np.isfinite(f)):
-                raise FloatingPointError("The generator produced images whose features are NaN/inf; "
-                                         "the checkpoint's generator weights are not finite.")
+                raise FloatingPointError(
+                    "The generator produced images whose features are NaN/inf; "
+                    "the checkpoint's generator weights are not finite."
+                )
             if stats is None:
                 stats = metrics.FeatureStats(f.shape[1])
             stats.update(f)
             feats.append(f)
-            logits.append(l)
+            logits.append(lg)
         return Features(stats, np.concatenate(feats), np.concatenate(logits))
 
-    def evaluate(self, generate_fn: GenerateFn, *, latent_dim: int, latent_dist: str, generator_weights: str) -> dict[str, Any]:
+    def evaluate(
+        self, generate_fn: GenerateFn, *, latent_dim: int, latent_dist: str, generator_weights: str
+    ) -> dict[str, Any]:
         """Every metric for one generator, with the protocol (see the module docstring)."""
         t0 = time.perf_counter()
         fake = self.generate_features(generate_fn, latent_dim, latent_dist)
         t_gen = time.perf_counter() - t0
-        out = _metrics_against(self.reference, self.reference_rows, fake.stats.mean(), fake.stats.cov(), fake.features,
-                               fake.logits, self.eval_cfg)
+        out = _metrics_against(
+            self.reference,
+            self.reference_rows,
+            fake.stats.mean(),
+            fake.stats.cov(),
+            fake.features,
+            fake.logits,
+            self.eval_cfg,
+        )
         out["protocol"] = self.protocol(generator_weights=generator_weights)
         out["seconds"] = time.perf_counter() - t0
         out["seconds_generate_and_extract"] = t_gen
-        logging.info("%s on %d samples: FID %.4f (floor %.4f), KID %.5f, precision %.3f, recall %.3f (%.1f s)",
-                     self.extractor.name, self.num_samples, out["fid"], out["protocol"]["real_vs_real_fid"], out["kid"],
-                     out["precision"], out["recall"], out["seconds"])
+        logging.info(
+            "%s on %d samples: FID %.4f (floor %.4f), KID %.5f, precision %.3f, recall %.3f "
+            "(%.1f s)",
+            self.extractor.name,
+            self.num_samples,
+            out["fid"],
+            out["protocol"]["real_vs_real_fid"],
+            out["kid"],
+            out["precision"],
+            out["recall"],
+            out["seconds"],
+        )
         return out
 
     def protocol(self, generator_weights: str | None = None) -> dict[str, Any]:
@@ -206,19 +290,31 @@ class SampleQualityEvaluator:
             "dataset": d.name,
             "image_shape": list(self.image_shape),
             "num_samples": self.num_samples,
-            "reference": {"split": self.eval_cfg.reference_split, "num_images": ref.count,
-                          "kid_prdc_rows": len(self.reference_rows.features),
-                          "stats_file": str(ref.path) if ref.path else None},
+            "reference": {
+                "split": self.eval_cfg.reference_split,
+                "num_images": ref.count,
+                "kid_prdc_rows": len(self.reference_rows.features),
+                "stats_file": str(ref.path) if ref.path else None,
+            },
             "heldout": {"split": self.eval_cfg.heldout_split, "num_images": floor["num_images"]},
             "quantization": "generated images rounded to uint8 ((x + 1) * 127.5) like saved PNGs; "
             "real images as stored (uint8); both mapped to [-1, 1] by the extractor",
-            "latents": f"fold_in(key({self.eval_cfg.fid_seed}), batch) with the run's latent distribution",
-            "fid": "Frechet distance of the samples' moments to the whole reference split's (float64, "
+            "latents": f"fold_in(key({self.eval_cfg.fid_seed}), batch) with the run's latent "
+            "distribution",
+            "fid": "Frechet distance of the samples' moments to the whole reference split's "
+            "(float64, "
             "unbiased covariances, trace of the square root from symmetric eigenvalues)",
-            "kid": {"subsets": self.eval_cfg.kid_subsets,
-                    "subset_size": kid_subset_size(self.num_samples, len(self.reference_rows.features),
-                                                   self.eval_cfg.kid_subset_size),
-                    "kernel": "(x.y / d + 1)^3", "estimator": "unbiased MMD^2", "seed": 2020},
+            "kid": {
+                "subsets": self.eval_cfg.kid_subsets,
+                "subset_size": kid_subset_size(
+                    self.num_samples,
+                    len(self.reference_rows.features),
+                    self.eval_cfg.kid_subset_size,
+                ),
+                "kernel": "(x.y / d + 1)^3",
+                "estimator": "unbiased MMD^2",
+                "seed": 2020,
+            },
             "precision_recall_k": reference_stats.PR_K,
             "density_coverage_k": reference_stats.DC_K,
             "inception_score_splits": 10,
@@ -237,4 +333,3 @@ def scalars(result: dict[str, Any], prefix: str = "eval/") -> dict[str, float]:
     out = {f"{prefix}{k}": float(result[k]) for k in METRIC_KEYS if k in result}
     out[f"{prefix}real_vs_real_fid"] = float(result["protocol"]["real_vs_real_fid"])
     return out
-

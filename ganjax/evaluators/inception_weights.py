@@ -39,8 +39,7 @@ Variables = dict[str, Any]
 
 PT_INCEPTION_FILENAME = "pt_inception-2015-12-05-6726825d.pth"
 PT_INCEPTION_URL = (
-    "https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/"
-    + PT_INCEPTION_FILENAME
+    "https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/" + PT_INCEPTION_FILENAME
 )
 # No md5 or full sha256 of this file is published next to it (pytorch-fid only names it); the
 # "6726825d" in its name is the sha256 prefix torch.hub's check_hash=True verifies.
@@ -63,8 +62,18 @@ _STORAGE_DTYPES = {
 }
 _LEGACY_MAGIC = 0x1950A86A20F9469CFC6C  # torch.serialization.MAGIC_NUMBER
 # What unpickling a damaged or foreign file can raise.
-_READ_ERRORS = (pickle.UnpicklingError, EOFError, KeyError, IndexError, TypeError, ValueError,
-                AttributeError, OverflowError, struct.error, zipfile.BadZipFile)
+_READ_ERRORS = (
+    pickle.UnpicklingError,
+    EOFError,
+    KeyError,
+    IndexError,
+    TypeError,
+    ValueError,
+    AttributeError,
+    OverflowError,
+    struct.error,
+    zipfile.BadZipFile,
+)
 
 
 class _Storage:
@@ -137,8 +146,10 @@ def _tensor_array(ref: _TensorRef) -> np.ndarray:
         return np.zeros(size, storage.dtype)
     last = offset + sum((n - 1) * s for n, s in zip(size, stride))
     if offset < 0 or min(stride, default=0) < 0 or last >= flat.size:
-        raise ValueError(f"tensor (offset {offset}, size {size}, stride {stride}) lies outside "
-                         f"its storage {storage.key} of {flat.size} elements")
+        raise ValueError(
+            f"tensor (offset {offset}, size {size}, stride {stride}) lies outside "
+            f"its storage {storage.key} of {flat.size} elements"
+        )
     item = flat.itemsize
     view = np.lib.stride_tricks.as_strided(
         flat[offset:], shape=size, strides=[s * item for s in stride], writeable=False
@@ -310,8 +321,11 @@ def _check_variables(flat: dict[str, np.ndarray], source: str) -> None:
     want = expected_shapes()
     missing = sorted(set(want) - set(flat))
     unexpected = sorted(set(flat) - set(want))
-    bad = [f"{k}: {flat[k].shape} (want {want[k]})" for k in want if k in flat
-           and tuple(flat[k].shape) != want[k]]
+    bad = [
+        f"{k}: {flat[k].shape} (want {want[k]})"
+        for k in want
+        if k in flat and tuple(flat[k].shape) != want[k]
+    ]
     if missing or unexpected or bad:
         raise ValueError(
             f"{source} does not hold FIDInceptionV3 variables: missing {missing}; "

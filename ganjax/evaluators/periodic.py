@@ -22,7 +22,9 @@ from ganjax.evaluators import fid
 class PeriodicQuality:
     """Does nothing unless config.eval.fid_every_steps > 0."""
 
-    def __init__(self, config: ml_collections.ConfigDict, mesh, image_shape, workdir: pathlib.Path, writer):
+    def __init__(
+        self, config: ml_collections.ConfigDict, mesh, image_shape, workdir: pathlib.Path, writer
+    ):
         self.every = int(config.eval.get("fid_every_steps", 0) or 0)
         self.writer = writer
         self.path = pathlib.Path(workdir) / "eval" / "quality.jsonl"
@@ -34,10 +36,22 @@ class PeriodicQuality:
     def due(self, step: int, num_steps: int) -> bool:
         return bool(self.every) and (step % self.every == 0 or step == num_steps)
 
-    def __call__(self, step: int, generate_fn: Callable, state, *, latent_dim: int, latent_dist: str,
-                 weights: str) -> dict[str, Any]:
-        result = self.evaluator.evaluate(generate_fn, latent_dim=latent_dim, latent_dist=latent_dist,
-                                         generator_weights=f"{weights} (step {step})")
+    def __call__(
+        self,
+        step: int,
+        generate_fn: Callable,
+        state,
+        *,
+        latent_dim: int,
+        latent_dist: str,
+        weights: str,
+    ) -> dict[str, Any]:
+        result = self.evaluator.evaluate(
+            generate_fn,
+            latent_dim=latent_dim,
+            latent_dist=latent_dist,
+            generator_weights=f"{weights} (step {step})",
+        )
         result["step"] = step
         self.writer.write_scalars(step, fid.scalars(result))
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -54,8 +68,13 @@ class PeriodicQuality:
         last = records[-1]
         best = min(records, key=lambda r: r["fid"])
         out = {k: last[k] for k in fid.METRIC_KEYS if k in last}
-        out.update(protocol=last["protocol"], fid_step=last["step"], best_fid=best["fid"], best_fid_step=best["step"],
-                   best_checkpoint=str(self.best.directory))
+        out.update(
+            protocol=last["protocol"],
+            fid_step=last["step"],
+            best_fid=best["fid"],
+            best_fid_step=best["step"],
+            best_checkpoint=str(self.best.directory),
+        )
         return out
 
     def close(self) -> None:

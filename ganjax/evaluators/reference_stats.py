@@ -48,15 +48,26 @@ class ReferenceSet:
         return self.features[:n]
 
 
-def cache_path(cache_dir: str, dataset: str, split: str, image_shape, extractor_name: str, weights_hash: str) -> pathlib.Path:
+def cache_path(
+    cache_dir: str, dataset: str, split: str, image_shape, extractor_name: str, weights_hash: str
+) -> pathlib.Path:
     slug = extractor_name.replace(":", "-").replace("/", "_")[-60:]
     res = "x".join(str(s) for s in image_shape)
-    return pathlib.Path(cache_dir).expanduser() / "fid_stats" / f"{dataset}_{split}_{res}_{slug}_{weights_hash}.npz"
+    return (
+        pathlib.Path(cache_dir).expanduser()
+        / "fid_stats"
+        / f"{dataset}_{split}_{res}_{slug}_{weights_hash}.npz"
+    )
 
 
 def _expected_header(dataset, split, image_shape, extractor) -> dict[str, Any]:
-    return {"dataset": dataset, "split": split, "image_shape": list(image_shape), "extractor": extractor.name,
-            "extractor_weights_hash": extractor.weights_hash}
+    return {
+        "dataset": dataset,
+        "split": split,
+        "image_shape": list(image_shape),
+        "extractor": extractor.name,
+        "extractor_weights_hash": extractor.weights_hash,
+    }
 
 
 def load(path: pathlib.Path, expected: dict[str, Any]) -> ReferenceSet:
@@ -70,22 +81,36 @@ def load(path: pathlib.Path, expected: dict[str, Any]) -> ReferenceSet:
         header = json.loads(str(z["header"]))
     except Exception as e:  # numpy raises many types for a torn or foreign file.
         raise ReferenceStatsError(
-            f"Reference statistics {path} cannot be read ({type(e).__name__}: {str(e)[:200]}). Delete it "
+            f"Reference statistics {path} cannot be read ({type(e).__name__}: "
+            f"{str(e)[:200]}). Delete it "
             "to recompute it (cached files), or pass a statistics file written by ganjax."
         ) from e
     with z:
         mismatched = {k: (header.get(k), v) for k, v in expected.items() if header.get(k) != v}
         if mismatched:
-            details = "; ".join(f"{k}: file has {a!r}, this evaluation uses {b!r}" for k, (a, b) in mismatched.items())
+            details = "; ".join(
+                f"{k}: file has {a!r}, this evaluation uses {b!r}"
+                for k, (a, b) in mismatched.items()
+            )
             raise ReferenceStatsError(
-                f"Reference statistics {path} were computed for something else ({details}). Use the "
+                f"Reference statistics {path} were computed for something else ({details}). "
+                "Use the "
                 "extractor they were made with, or drop the explicit statistics file "
                 "(config.eval.reference_stats / --reference_stats) to compute matching ones."
             )
         radii = {int(k.split("_")[1]): z[k] for k in z.files if k.startswith("radii_")}
         sqrt = z["sigma_sqrt"] if "sigma_sqrt" in z.files else None
-        return ReferenceSet(z["mu"], z["sigma"], sqrt, int(z["count"]), z["features"], z["logits"], radii,
-                            header, path)
+        return ReferenceSet(
+            z["mu"],
+            z["sigma"],
+            sqrt,
+            int(z["count"]),
+            z["features"],
+            z["logits"],
+            radii,
+            header,
+            path,
+        )
 
 
 def save(ref: ReferenceSet, path: pathlib.Path) -> None:
@@ -93,13 +118,28 @@ def save(ref: ReferenceSet, path: pathlib.Path) -> None:
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "wb") as f:  # An open file: np.savez would otherwise append ".npz".
         extra = {} if ref.sigma_sqrt is None else {"sigma_sqrt": ref.sigma_sqrt}
-        np.savez(f, mu=ref.mu, sigma=ref.sigma, count=ref.count, features=ref.features, logits=ref.logits,
-                 header=json.dumps(ref.header), **extra, **{f"radii_{k}": v for k, v in ref.radii_sq.items()})
+        np.savez(
+            f,
+            mu=ref.mu,
+            sigma=ref.sigma,
+            count=ref.count,
+            features=ref.features,
+            logits=ref.logits,
+            header=json.dumps(ref.header),
+            **extra,
+            **{f"radii_{k}": v for k, v in ref.radii_sq.items()},
+        )
     os.replace(tmp, path)  # Atomic: a killed run never leaves half a cache file.
 
 
-def compute(images: np.ndarray, extract: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]], keep: int,
-            header: dict[str, Any], batch_size: int, with_sqrt: bool = True) -> ReferenceSet:
+def compute(
+    images: np.ndarray,
+    extract: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]],
+    keep: int,
+    header: dict[str, Any],
+    batch_size: int,
+    with_sqrt: bool = True,
+) -> ReferenceSet:
     """Streams `images` (uint8 [N, H, W, C]) through `extract` in batches.
 
     Args:
@@ -129,12 +169,32 @@ def compute(images: np.ndarray, extract: Callable[[np.ndarray], tuple[np.ndarray
     radii = knn_radii_sq(kept, (PR_K, DC_K))
     header = {**header, "count": n, "kept": len(kept_rows)}
     sigma = stats.cov()
-    return ReferenceSet(stats.mean(), sigma, sqrt_psd(sigma) if with_sqrt else None, n, kept, kept_logits, radii, header)
+    return ReferenceSet(
+        stats.mean(),
+        sigma,
+        sqrt_psd(sigma) if with_sqrt else None,
+        n,
+        kept,
+        kept_logits,
+        radii,
+        header,
+    )
 
 
-def load_or_compute(*, dataset: str, split: str, image_shape, extractor, load_images: Callable[[], np.ndarray],
-                    extract: Callable, keep: int, cache_dir: str, batch_size: int,
-                    explicit_path: str = "", with_sqrt: bool = True) -> ReferenceSet:
+def load_or_compute(
+    *,
+    dataset: str,
+    split: str,
+    image_shape,
+    extractor,
+    load_images: Callable[[], np.ndarray],
+    extract: Callable,
+    keep: int,
+    cache_dir: str,
+    batch_size: int,
+    explicit_path: str = "",
+    with_sqrt: bool = True,
+) -> ReferenceSet:
     """The cached reference set, computing (and caching) it when missing or too small.
 
     Args:
@@ -144,16 +204,29 @@ def load_or_compute(*, dataset: str, split: str, image_shape, extractor, load_im
     if explicit_path:
         path = pathlib.Path(explicit_path).expanduser()
         if not path.is_file():
-            raise FileNotFoundError(f"Reference statistics file {path} does not exist (config.eval.reference_stats).")
+            raise FileNotFoundError(
+                f"Reference statistics file {path} does not exist (config.eval.reference_stats)."
+            )
         return load(path, expected)
-    path = cache_path(cache_dir, dataset, split, image_shape, extractor.name, extractor.weights_hash)
+    path = cache_path(
+        cache_dir, dataset, split, image_shape, extractor.name, extractor.weights_hash
+    )
     if path.exists():
         ref = load(path, expected)
-        if len(ref.features) >= min(keep, ref.count) and (ref.sigma_sqrt is not None or not with_sqrt):
+        if len(ref.features) >= min(keep, ref.count) and (
+            ref.sigma_sqrt is not None or not with_sqrt
+        ):
             logging.info("Reference statistics for %s/%s from %s", dataset, split, path)
             return ref
     images = load_images()
-    logging.info("Computing %s features of %s/%s (%d images; cached at %s)", extractor.name, dataset, split, len(images), path)
+    logging.info(
+        "Computing %s features of %s/%s (%d images; cached at %s)",
+        extractor.name,
+        dataset,
+        split,
+        len(images),
+        path,
+    )
     ref = compute(images, extract, keep, expected, batch_size, with_sqrt)
     ref.path = path
     save(ref, path)

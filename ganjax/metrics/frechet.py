@@ -52,7 +52,9 @@ def frechet_distance(mu1, sigma1, mu2, sigma2, *, sigma2_sqrt=None) -> float:
     s1, s2 = np.asarray(sigma1, np.float64), np.asarray(sigma2, np.float64)
     d = mu1.shape[0]
     if mu2.shape != (d,) or s1.shape != (d, d) or s2.shape != (d, d):
-        raise ValueError(f"Shapes do not match: mu {mu1.shape}/{mu2.shape}, sigma {s1.shape}/{s2.shape}")
+        raise ValueError(
+            f"Shapes do not match: mu {mu1.shape}/{mu2.shape}, sigma {s1.shape}/{s2.shape}"
+        )
     for name, a in (("mu1", mu1), ("mu2", mu2), ("sigma1", s1), ("sigma2", s2)):
         if not np.all(np.isfinite(a)):
             raise ValueError(f"{name} holds NaN or inf: the features it came from are not finite")

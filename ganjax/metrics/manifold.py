@@ -9,7 +9,8 @@ k-th nearest neighbour in its own set (itself excluded):
   coverage  = share of X whose ball B(x, NND_k(x)) holds at least one y, k = 5
 Distances are Euclidean (compared squared), computed on the device in float32 blocks of rows, so
 the N x M matrix is never held whole, after centring both sets on the real mean (|a|^2 + |b|^2 -
-2ab would otherwise lose its digits when the features share a large offset); "inside" includes the boundary (<=), as in torch-fidelity
+2ab would otherwise lose its digits when the features share a large offset); "inside" includes the
+boundary (<=), as in torch-fidelity
 and the prdc package. The real radii depend on the reference set alone: callers that evaluate
 many generators against one reference compute them once (`knn_radii_sq`) and pass them in.
 """
@@ -50,12 +51,23 @@ def _knn_radii_sq(x: jax.Array, ks: tuple[int, ...]) -> dict[int, np.ndarray]:
     if len(x) <= kmax:
         raise ValueError(f"k-NN radii with k={kmax} need more than {kmax} samples, got {len(x)}")
     # The k + 1 smallest distances include the row's distance to itself (0).
-    smallest = np.concatenate([np.asarray(_k_smallest(_sq_dists(x[i : i + _CHUNK], x), kmax + 1)) for i in range(0, len(x), _CHUNK)])
+    smallest = np.concatenate(
+        [
+            np.asarray(_k_smallest(_sq_dists(x[i : i + _CHUNK], x), kmax + 1))
+            for i in range(0, len(x), _CHUNK)
+        ]
+    )
     return {k: smallest[:, k] for k in ks}
 
 
 @jax.jit
-def _block(fake: jax.Array, real: jax.Array, fake_r_pr: jax.Array, real_r_pr: jax.Array, real_r_dc: jax.Array):
+def _block(
+    fake: jax.Array,
+    real: jax.Array,
+    fake_r_pr: jax.Array,
+    real_r_pr: jax.Array,
+    real_r_dc: jax.Array,
+):
     """Per fake row: in a real PR ball?, #real DC balls it is in; per real column: in a fake PR
     ball of this block?, does this block put a fake inside its DC ball?"""
     d = _sq_dists(fake, real)  # [c, N]
@@ -65,7 +77,9 @@ def _block(fake: jax.Array, real: jax.Array, fake_r_pr: jax.Array, real_r_pr: ja
     return in_real_pr.any(1), in_real_dc.sum(1), in_fake_pr.any(0), in_real_dc.any(0)
 
 
-def prdc(real, fake, *, pr_k: int = 3, dc_k: int = 5, real_radii_sq: dict[int, np.ndarray] | None = None) -> dict[str, float]:
+def prdc(
+    real, fake, *, pr_k: int = 3, dc_k: int = 5, real_radii_sq: dict[int, np.ndarray] | None = None
+) -> dict[str, float]:
     """Precision, recall, density and coverage of `fake` ([M, D]) against `real` ([N, D]).
 
     Args:
@@ -82,7 +96,9 @@ def prdc(real, fake, *, pr_k: int = 3, dc_k: int = 5, real_radii_sq: dict[int, n
         center = real.mean(0)
         real, fake = real - center, fake - center
     if real.ndim != 2 or fake.ndim != 2 or real.shape[1] != fake.shape[1]:
-        raise ValueError(f"prdc needs [N, D] features of equal D, got {real.shape} and {fake.shape}")
+        raise ValueError(
+            f"prdc needs [N, D] features of equal D, got {real.shape} and {fake.shape}"
+        )
     # Same arithmetic as knn_radii_sq(real): precomputed radii and these distances agree exactly.
     rr = real_radii_sq if real_radii_sq is not None else _knn_radii_sq(real, (pr_k, dc_k))
     if len(rr[pr_k]) != len(real):

@@ -29,11 +29,16 @@ def mmd2_unbiased(x, y) -> float:
     float64 on the host, where the three large terms of the estimate nearly cancel.
     """
     m = len(x)
-    xx, yy, xy = (np.asarray(s, np.float64) for s in _kernel_row_sums(jnp.asarray(x, jnp.float32), jnp.asarray(y, jnp.float32)))
+    xx, yy, xy = (
+        np.asarray(s, np.float64)
+        for s in _kernel_row_sums(jnp.asarray(x, jnp.float32), jnp.asarray(y, jnp.float32))
+    )
     return float((xx.sum() + yy.sum()) / (m * (m - 1)) - 2.0 * xy.sum() / (m * m))
 
 
-def kid(features1, features2, *, num_subsets: int = 100, subset_size: int = 1000, seed: int = 2020) -> tuple[float, float]:
+def kid(
+    features1, features2, *, num_subsets: int = 100, subset_size: int = 1000, seed: int = 2020
+) -> tuple[float, float]:
     """KID mean and standard deviation (ddof 0) over `num_subsets` random subsets.
 
     Args:

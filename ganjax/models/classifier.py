@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import flax.linen as nn
 import jax
-import jax.numpy as jnp
 
 from ganjax.models.layers import BatchNorm, Conv
 
@@ -43,4 +42,3 @@ class ConvClassifier(nn.Module):
         h = nn.Dropout(self.dropout, deterministic=not train)(features)
         logits = nn.Dense(self.num_classes)(h)
         return logits, features
-
