@@ -27,10 +27,8 @@ def _slug(extractor: str) -> str:
 
 
 def _run_config(workdir: pathlib.Path) -> tuple[ml_collections.ConfigDict, tuple[int, int, int]]:
-    sampling._read_run(workdir)  # Clear error for a folder that is not a run.
-    config = ml_collections.ConfigDict(json.loads((workdir / "config.json").read_text()))
-    image_shape = tuple(json.loads((workdir / "data_info.json").read_text())["image_shape"])
-    return config, image_shape
+    config, info = sampling.read_run(workdir)  # A clear error for a folder that is not a run.
+    return config, tuple(info["image_shape"])
 
 
 def _with_eval_defaults(

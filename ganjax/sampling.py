@@ -20,7 +20,8 @@ class NoGeneratorError(ValueError):
     """The run has no generator to sample from (a classifier or a supervised-only baseline)."""
 
 
-def _read_run(workdir: pathlib.Path) -> tuple[ml_collections.ConfigDict, dict[str, Any]]:
+def read_run(workdir: pathlib.Path) -> tuple[ml_collections.ConfigDict, dict[str, Any]]:
+    """A run folder's config and data_info.json; FileNotFoundError when it is not a run folder."""
     config_path, info_path = workdir / "config.json", workdir / "data_info.json"
     if not config_path.exists() or not info_path.exists():
         raise FileNotFoundError(
@@ -54,7 +55,7 @@ def restore_run(
       checkpointing.CheckpointError: when the checkpoint cannot be read.
     """
     workdir = pathlib.Path(workdir)
-    config, info = _read_run(workdir)
+    config, info = read_run(workdir)
     if config.get("task", "gan") != "gan":
         raise ValueError(
             f"{workdir} is a semi-supervised run: its sample grids are in {workdir / 'samples'} "
@@ -128,7 +129,7 @@ def restore_generator(
       checkpointing.CheckpointError: an unreadable checkpoint.
     """
     workdir = pathlib.Path(workdir)
-    config, info = _read_run(workdir)
+    config, info = read_run(workdir)
     task = config.get("task", "gan")
     image_shape = tuple(info["image_shape"])
     if task == "gan":
