@@ -25,8 +25,8 @@ from ganjax import metric_writers, optim, parallel
 from ganjax.data import BatchIterator, load_split, prefetch
 from ganjax.models.classifier import ConvClassifier
 from ganjax.train import (
-    check_finite,
     jit_step,
+    pull_metrics,
     replicate_and_resume,
     save_checkpoint,
     to_float_images,
@@ -152,8 +152,7 @@ def train_and_evaluate(
     mesh = parallel.create_mesh(num_devices)
     bs = config.train.batch_size
     parallel.check_batch_size(bs, mesh)
-    iterator_probe = BatchIterator(train, batch_size=bs, seed=config.seed, keys=("image", "label"))
-    steps_per_epoch = iterator_probe.steps_per_epoch
+    steps_per_epoch = max(len(train["image"]) // bs, 1)  # BatchIterator below rejects too few.
     num_steps = int(config.train.num_steps or round(config.train.num_epochs * steps_per_epoch))
     init_key, loop_key = jax.random.split(jax.random.key(config.seed))
     state = create_classifier_state(
@@ -189,10 +188,8 @@ def train_and_evaluate(
             pending.append(metrics)
             is_ckpt = step % (config.ckpt.every_steps or num_steps) == 0 or step == num_steps
             if step % config.train.log_every_steps == 0 or is_ckpt:
-                host = jax.device_get(pending)
+                last = pull_metrics(pending, step, checkpointer)
                 pending = []
-                last = {k: float(np.mean([m[k] for m in host])) for k in host[0]}
-                check_finite(last, step, checkpointer)
                 writer.write_scalars(step, {f"train/{k}": v for k, v in last.items()})
                 rate = (step - start_step) / (time.perf_counter() - t0)
                 eta = (num_steps - step) / rate

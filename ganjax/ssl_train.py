@@ -30,7 +30,7 @@ from ganjax import losses, metric_writers, models, optim, parallel
 from ganjax.data import BatchIterator, labeled, load_split, prefetch
 from ganjax.evaluators import curves, periodic, samples
 from ganjax.models.ssl import create_ssl_models
-from ganjax.train import check_finite, jit_step, replicate_and_resume, save_checkpoint, to_float_images
+from ganjax.train import jit_step, pull_metrics, replicate_and_resume, save_checkpoint, to_float_images
 from ganjax.train_state import SSLTrainState
 
 Batch = dict[str, jax.Array]
@@ -280,10 +280,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir, *, num_device
                 t_start, t0_step = time.perf_counter(), step
             is_ckpt = step % (config.ckpt.every_steps or num_steps) == 0 or step == num_steps
             if step % config.train.log_every_steps == 0 or is_ckpt:
-                host = jax.device_get(pending)
+                last = pull_metrics(pending, step, checkpointer)
                 pending = []
-                last = {k: float(np.mean([m[k] for m in host])) for k in host[0]}
-                check_finite(last, step, checkpointer)
                 writer.write_scalars(step, last)
                 logging.info("step %d/%d  %s", step, num_steps, "  ".join(f"{k} {v:.4f}" for k, v in sorted(last.items())))
             if step % eval_every == 0 or step == num_steps:

@@ -247,6 +247,15 @@ def check_finite(metrics: dict[str, float], step: int, checkpointer: checkpointi
         )
 
 
+def pull_metrics(pending: list[Metrics], step: int, checkpointer: checkpointing.Checkpointer) -> dict[str, float]:
+    """Host means of the metrics gathered since the last log step (one device sync); stops with
+    NonFiniteError on NaN/inf, keeping the last good checkpoint."""
+    host = jax.device_get(pending)
+    means = {k: float(np.mean([m[k] for m in host])) for k in host[0]}
+    check_finite(means, step, checkpointer)
+    return means
+
+
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib.Path, *, num_devices: int | None = None) -> dict[str, Any]:
     """Trains a GAN as configured, writing everything under `workdir`, resuming if possible.
 
@@ -312,10 +321,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
                 t_window, window_start, paused = time.perf_counter(), step, 0.0
             is_ckpt = step % ckpt_every == 0 or step == num_steps
             if step % log_every == 0 or is_ckpt or step == num_steps:
-                host = jax.device_get(pending)
+                last = pull_metrics(pending, step, checkpointer)
                 pending = []
-                last = {k: float(np.mean([m[k] for m in host])) for k in host[0]}
-                check_finite(last, step, checkpointer)
                 now = time.perf_counter()
                 if step > window_start:
                     elapsed = now - t_window - paused  # Sample grids and saves excluded.
