@@ -163,13 +163,13 @@ def run(
 
 def run_conv_transpose_layer(impl: str, *, batch: int = 64, size: int = 16, cin: int = 128, cout: int = 64, steps: int = 5) -> dict:
     """Times one 4x4 stride-2 transposed convolution: forward, and forward + both gradients."""
-    from ganjax.models import layers
+    from ganjax import ops
 
     rng = np.random.default_rng(0)
     x = jax.numpy.asarray(rng.normal(size=(batch, size, size, cin)), jax.numpy.float32)
     w = jax.numpy.asarray(rng.normal(size=(4, 4, cin, cout)) * 0.02, jax.numpy.float32)
-    fwd = jax.jit(lambda x, w: layers.conv_transpose(x, w, 2, 1, impl=impl))
-    grad = jax.jit(jax.grad(lambda x, w: jax.numpy.sum(layers.conv_transpose(x, w, 2, 1, impl=impl) ** 2), argnums=(0, 1)))
+    fwd = jax.jit(lambda x, w: ops.conv_transpose(x, w, 2, 1, impl=impl))
+    grad = jax.jit(jax.grad(lambda x, w: jax.numpy.sum(ops.conv_transpose(x, w, 2, 1, impl=impl) ** 2), argnums=(0, 1)))
     out = {"model": f"conv_transpose_{size}x{size}x{cin}_to_{cout}", "impl": impl, "batch": batch, "backend": jax.default_backend()}
     for name, fn in (("forward", fwd), ("forward_backward", grad)):
         jax.block_until_ready(fn(x, w))

@@ -14,7 +14,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from ganjax.models.layers import conv_padded
+from ganjax.ops import conv_padded
 
 Array = jax.Array
 
