@@ -25,6 +25,7 @@ def parse_arg(arg: str | None, allowed: tuple[str, ...] = ("tiny",)) -> dict[str
 def get_base_config() -> ml_collections.ConfigDict:
     c = ml_collections.ConfigDict()
     c.seed = 0  # Root of all randomness: init, data order, latents.
+    c.method = "gan"  # The training method (ganjax/methods): gan | ssl_gan | cgan.
 
     c.data = ml_collections.ConfigDict()
     c.data.name = "mnist"
@@ -34,6 +35,8 @@ def get_base_config() -> ml_collections.ConfigDict:
     c.data.image_size = 0  # CelebA only: side after the 108 px center crop.
     c.data.max_examples = 0  # Keep only the first N training examples (0: all).
     c.data.cache_dir = "~/.cache/ganjax"  # Decoded CelebA arrays.
+    # DiffAugment policy on every image D sees (comma-separated: color, translation, cutout).
+    c.data.augment = ""  # "": off.
 
     c.model = ml_collections.ConfigDict()
     c.model.name = "mlp"
@@ -45,14 +48,20 @@ def get_base_config() -> ml_collections.ConfigDict:
     c.model.d_features = 64  # DCGAN: discriminator width at the first layer (ndf).
     c.model.init_std = 0.02  # DCGAN: N(0, std) weight init.
     c.model.ema_decay = 0.0  # > 0: keep an EMA of G and sample from it.
+    c.model.spectral_norm = False  # DCGAN D: spectral normalization of every layer.
+    c.model.d_norm = "batch"  # DCGAN D: "batch", "layer" or "none" (no batch norm).
     # Convolution algorithms (same results to float32 rounding; docs/performance.md). "auto": the
     # fastest here (CPU: Winograd for 4x4 stride-2 layers, im2col matrix products otherwise).
     c.model.conv_impl = "auto"  # "gemm", "winograd", "lax" or "auto".
     c.model.conv_transpose_impl = "auto"  # "direct", "subpixel", "gemm", "winograd" or "auto".
 
     c.loss = ml_collections.ConfigDict()
-    c.loss.type = "non_saturating"  # non_saturating | minimax | hinge | least_squares
+    c.loss.type = "non_saturating"  # non_saturating | minimax | hinge | least_squares | wasserstein
     c.loss.label_smoothing = 0.0  # One-sided: the real target becomes 1 - smoothing.
+    c.loss.gradient_penalty = 0.0  # WGAN-GP weight lambda (10 in the paper); 0: off.
+    c.loss.r1_gamma = 0.0  # R1 penalty gamma on reals (gamma / 2 * E|grad D|^2); 0: off.
+    c.loss.r2_gamma = 0.0  # R2 penalty gamma on fakes; 0: off.
+    c.loss.penalty_every = 1  # R1/R2 every k D updates, weighted by k (StyleGAN2 uses 16).
 
     c.optim = ml_collections.ConfigDict()
     for player in ("g", "d"):

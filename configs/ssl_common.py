@@ -13,7 +13,7 @@ ALLOWED = ("tiny", "baseline", "labels")
 
 def get_ssl_base() -> ml_collections.ConfigDict:
     c = base.get_base_config()
-    c.task = "ssl"
+    c.method = "ssl_gan"
     c.data.num_labeled = 100  # Class-balanced labeled subset (all images are also unlabeled).
     c.data.labeled_mode = "balanced"  # "balanced" (drawn from config.seed) or "first_n" (the seeds).
     c.data.val_fraction = 0.5  # Validation carved from the test set (the seeds use half).

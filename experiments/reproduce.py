@@ -10,7 +10,7 @@ from absl import app, flags
 from ml_collections import config_flags
 
 from experiments import common
-from ganjax import host, reproduce
+from ganjax import host, methods, reproduce
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "An SSL config file.", lock_config=True)
 _WORKDIR = flags.DEFINE_string("workdir", None, "Output folder.")
@@ -24,8 +24,8 @@ def main(argv):
     common.setup_logging()
     host.tune_allocator(single_arena=host.wants_single_arena(_CONFIG.value.model.name))  # Before JAX starts.
     try:
-        if _CONFIG.value.get("task") != "ssl":
-            raise ValueError("experiments.reproduce takes a semi-supervised config (config.task = 'ssl')")
+        if methods.method_name(_CONFIG.value) != "ssl_gan":
+            raise ValueError("experiments.reproduce takes a semi-supervised config (config.method = 'ssl_gan')")
         reproduce.run_reproduction(_CONFIG.value, _WORKDIR.value, _SEEDS.value, with_baseline=_BASELINE.value)
     except common.USER_ERRORS as e:
         common.fail(e)

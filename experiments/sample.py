@@ -1,8 +1,11 @@
 """Draws a sample grid from the latest (or a given) checkpoint of a training run.
 
   python -m experiments.sample --workdir=runs/fmnist --num=64 --out=samples.png [--seed=1]
+  python -m experiments.sample --workdir=runs/fmnist_cgan --label=7 --out=sneakers.png
 
-Uses the EMA generator weights when the run kept an EMA (config.model.ema_decay > 0).
+Uses the EMA generator weights when the run kept an EMA (config.model.ema_decay > 0). Works for
+every method with a generator; --label=K draws class K from a class-conditional run (without it,
+a conditional run's images are class-balanced: image i has class i mod K).
 """
 
 from absl import app, flags
@@ -17,6 +20,7 @@ _OUT = flags.DEFINE_string("out", "samples.png", "Output PNG path.")
 _SEED = flags.DEFINE_integer("seed", 0, "Latent seed.")
 _STEP = flags.DEFINE_integer("step", None, "Checkpoint step (default: latest).")
 _NO_EMA = flags.DEFINE_bool("no_ema", False, "Use the raw generator weights even if an EMA exists.")
+_LABEL = flags.DEFINE_integer("label", None, "Class of every image (class-conditional runs).")
 flags.mark_flags_as_required(["workdir"])
 
 
@@ -24,12 +28,18 @@ def main(argv):
     del argv
     common.setup_logging()
     try:
-        state, config = sampling.restore_run(_WORKDIR.value, _STEP.value)
+        generator = sampling.restore_generator(
+            _WORKDIR.value, _STEP.value, use_ema=not _NO_EMA.value
+        )
+        images = sampling.sample_images(generator, _NUM.value, _SEED.value, label=_LABEL.value)
     except common.USER_ERRORS as e:
         common.fail(e)
-    images = sampling.sample_images(state, config, _NUM.value, _SEED.value, use_ema=not _NO_EMA.value)
     samples.save_png(samples.make_grid(images), _OUT.value)
-    print(f"Wrote {_NUM.value} samples from step {int(state.step)} to {_OUT.value}")
+    which = "" if _LABEL.value is None else f" of class {_LABEL.value}"
+    print(
+        f"Wrote {_NUM.value} samples{which} from step {generator.step} "
+        f"({generator.weights} weights) to {_OUT.value}"
+    )
 
 
 if __name__ == "__main__":

@@ -6,7 +6,6 @@ One timed step is one full training iteration exactly as `train_and_evaluate` ru
 
 from __future__ import annotations
 
-import functools
 import time
 from typing import Callable
 
@@ -68,19 +67,33 @@ def _ssl_mnist():
     return mnist_ssl.get_config()
 
 
-def _ssl_setup(config, image_shape, batch, mesh, rng):
-    from ganjax import ssl_train
+def _setup(config, image_shape, batch, mesh, rng):
+    """The configured method's state, one synthetic batch and its jitted step, on `mesh`."""
+    from ganjax import methods
 
-    images = rng.integers(0, 256, (batch, *image_shape), dtype=np.uint8)
-    state = ssl_train.create_ssl_state(config, image_shape, 10, images, jax.random.key(0), 1000, 10**6)
+    method = methods.get_method(config)
+    n = max(batch * config.train.d_steps, 64)
+    arrays = {
+        "image": rng.integers(0, 256, (n, *image_shape), dtype=np.uint8),
+        "label": (np.arange(n) % 10).astype(np.int32),
+    }
+    info = {
+        "image_shape": list(image_shape),
+        "labeled_class_counts": [n // 10] * 10,
+        "num_classes": 10,
+    }
+    index = {"labeled": np.arange(n), "val": np.arange(0), "test": np.arange(0)}
+    data = methods.Data(tuple(image_shape), info, {"train": arrays, "index": index})
+    state = method.create_state(data, jax.random.key(0), 1000, 10**6)
     state_sharding = jax.tree.map(lambda _: parallel.replicated(mesh), state)
-    host = {"lab_image": images, "lab_label": rng.integers(0, 10, (batch,), dtype=np.int32),
-            "unl_image": images[::-1].copy(), "unl2_image": np.roll(images, 1, axis=0)}
-    data = parallel.put_batch(host, parallel.batch_sharding(mesh, 0))
-    step_fn = train.jit_step(
-        functools.partial(ssl_train.ssl_train_step, cfg=ssl_train.ssl_step_config(config)), mesh, state_sharding, batch_axis=0
+    state = jax.device_put(state, state_sharding)
+    host_batch = next(iter(method.batches(data, 0)))
+    sharded = parallel.put_batch(host_batch, parallel.batch_sharding(mesh, method.batch_axis))
+    return (
+        state,
+        sharded,
+        train.jit_step(method.train_step, mesh, state_sharding, method.batch_axis),
     )
-    return jax.device_put(state, state_sharding), data, step_fn
 
 
 def wants_single_arena(model: str) -> bool:
@@ -114,15 +127,7 @@ def run(
     parallel.check_batch_size(batch, mesh)
     rng = np.random.default_rng(0)
     key = jax.random.key(1)
-    if config.get("task") == "ssl":
-        state, data, step_fn = _ssl_setup(config, image_shape, batch, mesh, rng)
-    else:
-        state = train.create_train_state(config, image_shape, jax.random.key(0), steps_per_epoch=1000, num_steps=10**6)
-        state_sharding = jax.tree.map(lambda _: parallel.replicated(mesh), state)
-        state = jax.device_put(state, state_sharding)
-        images = rng.integers(0, 256, (config.train.d_steps, batch, *image_shape), dtype=np.uint8)
-        data = parallel.put_batch({"image": images}, parallel.batch_sharding(mesh, 1))
-        step_fn = train.make_train_step(train.step_config(config), mesh, state_sharding)
+    state, data, step_fn = _setup(config, image_shape, batch, mesh, rng)
 
     t0 = time.perf_counter()
     compiled = step_fn.lower(state, data, key).compile()
@@ -161,7 +166,9 @@ def run(
     }
 
 
-def run_conv_transpose_layer(impl: str, *, batch: int = 64, size: int = 16, cin: int = 128, cout: int = 64, steps: int = 5) -> dict:
+def run_conv_transpose_layer(
+    impl: str, *, batch: int = 64, size: int = 16, cin: int = 128, cout: int = 64, steps: int = 5
+) -> dict:
     """Times one 4x4 stride-2 transposed convolution: forward, and forward + both gradients."""
     from ganjax import ops
 
@@ -169,8 +176,18 @@ def run_conv_transpose_layer(impl: str, *, batch: int = 64, size: int = 16, cin:
     x = jax.numpy.asarray(rng.normal(size=(batch, size, size, cin)), jax.numpy.float32)
     w = jax.numpy.asarray(rng.normal(size=(4, 4, cin, cout)) * 0.02, jax.numpy.float32)
     fwd = jax.jit(lambda x, w: ops.conv_transpose(x, w, 2, 1, impl=impl))
-    grad = jax.jit(jax.grad(lambda x, w: jax.numpy.sum(ops.conv_transpose(x, w, 2, 1, impl=impl) ** 2), argnums=(0, 1)))
-    out = {"model": f"conv_transpose_{size}x{size}x{cin}_to_{cout}", "impl": impl, "batch": batch, "backend": jax.default_backend()}
+    grad = jax.jit(
+        jax.grad(
+            lambda x, w: jax.numpy.sum(ops.conv_transpose(x, w, 2, 1, impl=impl) ** 2),
+            argnums=(0, 1),
+        )
+    )
+    out = {
+        "model": f"conv_transpose_{size}x{size}x{cin}_to_{cout}",
+        "impl": impl,
+        "batch": batch,
+        "backend": jax.default_backend(),
+    }
     for name, fn in (("forward", fwd), ("forward_backward", grad)):
         jax.block_until_ready(fn(x, w))
         times = []
@@ -182,7 +199,9 @@ def run_conv_transpose_layer(impl: str, *, batch: int = 64, size: int = 16, cin:
     return out
 
 
-def run_inception(batch: int, *, steps: int = 5, warmup: int = 2, num_devices: int | None = None) -> dict:
+def run_inception(
+    batch: int, *, steps: int = 5, warmup: int = 2, num_devices: int | None = None
+) -> dict:
     """Times FID Inception feature extraction (pool3 + logits) on [batch, 299, 299, 3] uint8 images,
     sharded over the mesh exactly as evaluation runs it (random weights: speed does not depend on
     them). The PyTorch twin is experiments/torch_inception.py on the same input size."""
@@ -191,8 +210,12 @@ def run_inception(batch: int, *, steps: int = 5, warmup: int = 2, num_devices: i
     ex = extractors.create_extractor("inception_v3:random", None)
     mesh = parallel.create_mesh(num_devices)
     extraction = fid.ShardedExtraction(ex, mesh, batch)
-    images = jax.device_put(np.random.default_rng(0).integers(0, 256, (extraction.batch_size, 299, 299, 3), dtype=np.uint8),
-                            extraction.sharding)
+    images = jax.device_put(
+        np.random.default_rng(0).integers(
+            0, 256, (extraction.batch_size, 299, 299, 3), dtype=np.uint8
+        ),
+        extraction.sharding,
+    )
     t0 = time.perf_counter()
     jax.block_until_ready(extraction.device(images))
     first_s = time.perf_counter() - t0
@@ -204,9 +227,17 @@ def run_inception(batch: int, *, steps: int = 5, warmup: int = 2, num_devices: i
         jax.block_until_ready(extraction.device(images))
         times.append(time.perf_counter() - t)
     median = float(np.median(times))
-    return {"framework": "jax", "model": "inception_v3", "batch": extraction.batch_size, "backend": jax.default_backend(),
-            "devices": int(mesh.devices.size), "compile_and_first_call_s": round(first_s, 2),
-            "median_call_s": round(median, 4), "images_per_sec": round(extraction.batch_size / median, 2), "steps": steps}
+    return {
+        "framework": "jax",
+        "model": "inception_v3",
+        "batch": extraction.batch_size,
+        "backend": jax.default_backend(),
+        "devices": int(mesh.devices.size),
+        "compile_and_first_call_s": round(first_s, 2),
+        "median_call_s": round(median, 4),
+        "images_per_sec": round(extraction.batch_size / median, 2),
+        "steps": steps,
+    }
 
 
 def run_torch_reference(model: str, batch: int, *, steps: int, warmup: int) -> dict:
@@ -225,12 +256,27 @@ def run_torch_reference(model: str, batch: int, *, steps: int, warmup: int) -> d
     elif model == "inception":
         cmd = [sys.executable, "-m", "experiments.torch_inception", str(batch)]
     elif model in ("dcgan64", "dcgan28", "mlp_gan"):
-        cmd = [sys.executable, "-m", "experiments.torch_reference", f"--model={model}", f"--batch={batch}",
-               f"--steps={steps}", f"--warmup={warmup}"]
+        cmd = [
+            sys.executable,
+            "-m",
+            "experiments.torch_reference",
+            f"--model={model}",
+            f"--batch={batch}",
+            f"--steps={steps}",
+            f"--warmup={warmup}",
+        ]
     else:
-        return {"framework": "torch", "model": model, "error": "no PyTorch reference for this model"}
+        return {
+            "framework": "torch",
+            "model": model,
+            "error": "no PyTorch reference for this model",
+        }
     proc = subprocess.run(cmd, cwd=repo, capture_output=True, text=True)
     lines = [l for l in proc.stdout.splitlines() if l.startswith("{")]
     if proc.returncode != 0 or not lines:
-        return {"framework": "torch", "model": model, "error": (proc.stderr.strip().splitlines() or ["failed"])[-1][:200]}
+        return {
+            "framework": "torch",
+            "model": model,
+            "error": (proc.stderr.strip().splitlines() or ["failed"])[-1][:200],
+        }
     return json.loads(lines[-1])

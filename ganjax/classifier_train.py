@@ -22,14 +22,13 @@ import optax
 from absl import logging
 
 from ganjax import metric_writers, optim, parallel
-from ganjax.data import BatchIterator, load_split, prefetch
+from ganjax.data import BatchIterator, load_split, prefetch, to_float_images
 from ganjax.models.classifier import ConvClassifier
 from ganjax.train import (
     jit_step,
     pull_metrics,
     replicate_and_resume,
     save_checkpoint,
-    to_float_images,
 )
 from ganjax.train_state import ClassifierTrainState
 

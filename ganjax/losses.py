@@ -7,6 +7,8 @@
     saturating game, for comparison.
   * "hinge": D: relu(1 - real) + relu(1 + fake); G: -fake (Lim & Ye 2017, Miyato et al. 2018).
   * "least_squares": D: (real - 1)^2 / 2 + fake^2 / 2; G: (fake - 1)^2 / 2 (Mao et al. 2017).
+  * "wasserstein": D (the critic): fake - real; G: -fake (Arjovsky et al. 2017); pair it with
+    the gradient penalty (config.loss.gradient_penalty, Gulrajani et al. 2017) or spectral norm.
 
 One-sided label smoothing (Salimans et al. 2016) lowers only the real target, to 1 - smoothing.
 Every loss is a mean over the batch; D's total is the sum of its real and fake halves.
@@ -18,7 +20,7 @@ import jax
 import jax.numpy as jnp
 
 Array = jax.Array
-LOSS_TYPES = ("non_saturating", "minimax", "hinge", "least_squares")
+LOSS_TYPES = ("non_saturating", "minimax", "hinge", "least_squares", "wasserstein")
 
 
 def sigmoid_cross_entropy(logits: Array, targets: Array | float) -> Array:
@@ -27,22 +29,28 @@ def sigmoid_cross_entropy(logits: Array, targets: Array | float) -> Array:
     return targets * jax.nn.softplus(-logits) + (1.0 - targets) * jax.nn.softplus(logits)
 
 
-def _check(loss_type: str) -> None:
+def check_loss_type(loss_type: str) -> None:
+    """Raises ValueError naming the choices (and the config key) for an unknown loss type."""
     if loss_type not in LOSS_TYPES:
-        raise ValueError(f"Unknown loss_type '{loss_type}'; choose one of {LOSS_TYPES}")
+        raise ValueError(
+            f"Unknown config.loss.type '{loss_type}'; choose one of {', '.join(LOSS_TYPES)}"
+        )
 
 
 def discriminator_loss(
     *, real_logits: Array, fake_logits: Array, loss_type: str, label_smoothing: float = 0.0
 ) -> tuple[Array, dict[str, Array]]:
     """Returns (total D loss, {"loss_real", "loss_fake"}) for logits of shape [B]."""
-    _check(loss_type)
+    check_loss_type(loss_type)
     if loss_type in ("non_saturating", "minimax"):
         loss_real = sigmoid_cross_entropy(real_logits, 1.0 - label_smoothing).mean()
         loss_fake = sigmoid_cross_entropy(fake_logits, 0.0).mean()
     elif loss_type == "hinge":
         loss_real = jax.nn.relu(1.0 - real_logits).mean()
         loss_fake = jax.nn.relu(1.0 + fake_logits).mean()
+    elif loss_type == "wasserstein":
+        loss_real = -real_logits.mean()
+        loss_fake = fake_logits.mean()
     else:  # least_squares
         loss_real = 0.5 * jnp.square(real_logits - (1.0 - label_smoothing)).mean()
         loss_fake = 0.5 * jnp.square(fake_logits).mean()
@@ -51,12 +59,12 @@ def discriminator_loss(
 
 def generator_loss(*, fake_logits: Array, loss_type: str) -> Array:
     """Returns the generator's loss for D's logits on generated images, shape [B]."""
-    _check(loss_type)
+    check_loss_type(loss_type)
     if loss_type == "non_saturating":
         return sigmoid_cross_entropy(fake_logits, 1.0).mean()
     if loss_type == "minimax":
         return -sigmoid_cross_entropy(fake_logits, 0.0).mean()
-    if loss_type == "hinge":
+    if loss_type in ("hinge", "wasserstein"):
         return -fake_logits.mean()
     return 0.5 * jnp.square(fake_logits - 1.0).mean()
 

@@ -1,4 +1,5 @@
-"""One entry for every experiment kind: dispatches on `config.task` ("gan", "ssl", "classifier")."""
+"""One entry for every experiment: a domain classifier (`config.task = "classifier"`) or a
+training method of the loop (`config.method`: gan, ssl_gan, ...; ganjax/methods)."""
 
 from __future__ import annotations
 
@@ -6,17 +7,10 @@ from typing import Any
 
 
 def train_and_evaluate(config, workdir, *, num_devices: int | None = None) -> dict[str, Any]:
-    task = config.get("task", "gan")
-    if task == "ssl":
-        from ganjax import ssl_train
-
-        return ssl_train.train_and_evaluate(config, workdir, num_devices=num_devices)
-    if task == "gan":
-        from ganjax import train
-
-        return train.train_and_evaluate(config, workdir, num_devices=num_devices)
-    if task == "classifier":
+    if config.get("task") == "classifier":
         from ganjax import classifier_train
 
         return classifier_train.train_and_evaluate(config, workdir, num_devices=num_devices)
-    raise ValueError(f"Unknown config.task '{task}'; use 'gan', 'ssl' or 'classifier'")
+    from ganjax import train
+
+    return train.train_and_evaluate(config, workdir, num_devices=num_devices)

@@ -1,19 +1,32 @@
-"""Sampling from a trained run: restore the generator from a workdir and draw images."""
+"""Sampling from a trained run: restore its generator from a workdir and draw images.
+
+Works for every training method (ganjax/methods) that has a generator; the method rebuilds its
+own state layout from the run's config.json and data_info.json, and the checkpoint fills it.
+"""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import pathlib
-from typing import Any, Callable
+from typing import Any
 
 import jax
 import ml_collections
 import numpy as np
 
-from ganjax import checkpointing, models
-from ganjax.train import create_train_state, generate
-from ganjax.train_state import GANTrainState
+from ganjax import checkpointing, methods, models
+from ganjax.methods.base import Generator
+from ganjax.train_state import TrainState
+
+__all__ = [
+    "Generator",
+    "NoGeneratorError",
+    "read_run",
+    "restore_run",
+    "restore_generator",
+    "place",
+    "sample_images",
+]
 
 
 class NoGeneratorError(ValueError):
@@ -22,6 +35,7 @@ class NoGeneratorError(ValueError):
 
 def read_run(workdir: pathlib.Path) -> tuple[ml_collections.ConfigDict, dict[str, Any]]:
     """A run folder's config and data_info.json; FileNotFoundError when it is not a run folder."""
+    workdir = pathlib.Path(workdir)
     config_path, info_path = workdir / "config.json", workdir / "data_info.json"
     if not config_path.exists() or not info_path.exists():
         raise FileNotFoundError(
@@ -38,7 +52,8 @@ def _restore(workdir: pathlib.Path, target, step: int | None):
     try:
         if checkpointer.latest_step() is None:
             raise FileNotFoundError(
-                f"No checkpoint in {checkpointer.directory}; train first (or wait for the first save)."
+                f"No checkpoint in {checkpointer.directory}; train first (or wait for the first "
+                "save)."
             )
         return checkpointer.restore(target, step)
     finally:
@@ -47,81 +62,34 @@ def _restore(workdir: pathlib.Path, target, step: int | None):
 
 def restore_run(
     workdir: str | pathlib.Path, step: int | None = None
-) -> tuple[GANTrainState, ml_collections.ConfigDict]:
-    """Rebuilds the train state of a GAN run from <workdir>/config.json and its checkpoint.
+) -> tuple[TrainState, ml_collections.ConfigDict, methods.Method, methods.Data]:
+    """Rebuilds a run's train state from <workdir>/config.json and its checkpoint.
+
+    Returns:
+      (state, config, the run's method, its Data without arrays).
 
     Raises:
       FileNotFoundError: when `workdir` holds no run or no checkpoint.
+      NoGeneratorError: for a classifier run (it has no training method).
       checkpointing.CheckpointError: when the checkpoint cannot be read.
     """
     workdir = pathlib.Path(workdir)
     config, info = read_run(workdir)
-    if config.get("task", "gan") != "gan":
-        raise ValueError(
-            f"{workdir} is a semi-supervised run: its sample grids are in {workdir / 'samples'} "
-            "(written at every evaluation); experiments.sample draws from GAN runs."
-        )
-    # Schedules do not change the state's structure, so any step counts will do here.
-    target = create_train_state(
-        config, tuple(info["image_shape"]), jax.random.key(0), steps_per_epoch=1, num_steps=1
-    )
-    return _restore(workdir, target, step), config
-
-
-@dataclasses.dataclass
-class Generator:
-    """A restored generator: `generate(z)` maps latents [B, latent_dim] to images in [-1, 1]."""
-
-    generate: Callable[[jax.Array], jax.Array]
-    latent_dim: int
-    latent_dist: str
-    image_shape: tuple[int, int, int]
-    step: int
-    weights: str  # "ema" or "raw", for the protocol.
-    config: ml_collections.ConfigDict
-    state: Any
-
-
-def gan_generator(
-    state: GANTrainState, config: ml_collections.ConfigDict, image_shape, use_ema: bool = True
-) -> Generator:
-    ema = bool(use_ema and state.ema_decay > 0)
-    return Generator(
-        lambda z: generate(state, z, use_ema=ema),
-        config.model.latent_dim,
-        config.model.latent_dist,
-        tuple(image_shape),
-        int(state.step),
-        "ema" if ema else "raw",
-        config,
-        state,
-    )
-
-
-def ssl_generator(state, config: ml_collections.ConfigDict, image_shape) -> Generator:
-    from ganjax import ssl_train
-
-    if config.loss.get("supervised_only"):
+    if config.get("task") == "classifier":
         raise NoGeneratorError(
-            "This is a supervised-only baseline run (config.loss.supervised_only): it trained no generator."
+            f"{workdir} is a 'classifier' run: it has no generator to sample from or evaluate."
         )
-    # The semi-supervised GAN keeps an EMA of D (for classification), not of G.
-    return Generator(
-        lambda z: ssl_train.generate(state, z),
-        config.model.latent_dim,
-        config.model.latent_dist,
-        tuple(image_shape),
-        int(state.step),
-        "raw",
-        config,
-        state,
-    )
+    method = methods.get_method(config)
+    data = method.data_from_info(info)
+    # Schedules do not change the state's structure, so any step counts will do here.
+    target = method.create_state(data, jax.random.key(0), 1, 1)
+    return _restore(workdir, target, step), config, method, data
 
 
 def restore_generator(
     workdir: str | pathlib.Path, step: int | None = None, use_ema: bool = True
 ) -> Generator:
-    """The generator of any run that has one (GAN or semi-supervised GAN).
+    """The generator of any run that has one (GAN, conditional GAN, semi-supervised GAN).
 
     Raises:
       FileNotFoundError: not a run folder, or no checkpoint.
@@ -129,49 +97,57 @@ def restore_generator(
       checkpointing.CheckpointError: an unreadable checkpoint.
     """
     workdir = pathlib.Path(workdir)
-    config, info = read_run(workdir)
-    task = config.get("task", "gan")
-    image_shape = tuple(info["image_shape"])
-    if task == "gan":
-        state, _ = restore_run(workdir, step)
-        return gan_generator(state, config, image_shape, use_ema)
-    if task == "ssl":
-        from ganjax import ssl_train
-
-        if config.loss.get("supervised_only"):
+    config, _ = read_run(workdir)
+    if config.get("task") != "classifier":
+        method = methods.get_method(config)  # Refuse a baseline before restoring anything.
+        if getattr(method, "supervised_only", False):
             raise NoGeneratorError(
                 f"{workdir} is a supervised-only baseline run: it has no generator to evaluate."
             )
-        num_classes = len(info["labeled_class_counts"])
-        init = np.random.default_rng(0).integers(0, 256, (8, *image_shape), dtype=np.uint8)
-        target = ssl_train.create_ssl_state(
-            config, image_shape, num_classes, init, jax.random.key(0), 1, 1
-        )
-        return ssl_generator(_restore(workdir, target, step), config, image_shape)
-    raise NoGeneratorError(
-        f"{workdir} is a '{task}' run: it has no generator to sample from or evaluate."
-    )
+    state, config, method, data = restore_run(workdir, step)
+    generator = method.generator(state, data, use_ema)
+    if generator is None:
+        raise NoGeneratorError(f"{workdir} is a '{method.name}' run without a generator.")
+    return generator
 
 
 def place(generator: Generator, sharding) -> Generator:
     """The same generator with its state moved to `sharding` (e.g. replicated on a mesh)."""
+    method = methods.get_method(generator.config)
+    data = methods.Data(generator.image_shape, {"image_shape": list(generator.image_shape)})
     state = jax.device_put(generator.state, sharding)
-    if generator.config.get("task", "gan") == "ssl":
-        return ssl_generator(state, generator.config, generator.image_shape)
-    return gan_generator(
-        state, generator.config, generator.image_shape, use_ema=generator.weights == "ema"
-    )
+    return method.generator(state, data, use_ema=generator.weights == "ema")
 
 
 def sample_images(
-    state: GANTrainState,
-    config: ml_collections.ConfigDict,
-    num: int,
-    seed: int = 0,
-    use_ema: bool = True,
+    generator: Generator, num: int, seed: int = 0, label: int | None = None
 ) -> np.ndarray:
-    """[num, H, W, C] images in [-1, 1] (EMA weights when the run kept an EMA)."""
+    """[num, H, W, C] images in [-1, 1] from latents drawn with `seed`.
+
+    Args:
+      generator: a restored generator (EMA weights when the run kept an EMA and they were
+        asked for).
+      num: number of images.
+      seed: latent seed.
+      label: for a class-conditional generator, the class of every image (None: balanced).
+
+    Raises:
+      ValueError: a label for an unconditional generator, or one out of range.
+    """
     z = models.sample_latents(
-        jax.random.key(seed), num, config.model.latent_dim, config.model.latent_dist
+        jax.random.key(seed), num, generator.latent_dim, generator.latent_dist
     )
-    return np.asarray(jax.device_get(generate(state, z, use_ema=use_ema)))
+    if label is None:
+        return np.asarray(jax.device_get(generator.generate(z)))
+    if not generator.num_classes:
+        raise ValueError(
+            "--label needs a class-conditional run (config.method=cgan); this "
+            "generator is unconditional."
+        )
+    if not 0 <= label < generator.num_classes:
+        raise ValueError(
+            f"--label={label} is out of range: this generator has "
+            f"{generator.num_classes} classes (0..{generator.num_classes - 1})."
+        )
+    labels = np.full((num,), label, np.int32)
+    return np.asarray(jax.device_get(generator.generate_labeled(z, labels)))

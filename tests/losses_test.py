@@ -66,5 +66,15 @@ def test_feature_matching():
 
 
 def test_unknown_loss_type():
-    with pytest.raises(ValueError, match="loss_type"):
+    with pytest.raises(ValueError, match="config.loss.type 'wasserstein-ish'.*wasserstein"):
         losses.generator_loss(fake_logits=L([0.0]), loss_type="wasserstein-ish")
+
+
+def test_wasserstein_hand_computed():
+    real, fake = L([1.0, 3.0]), L([-2.0, 0.0])  # means 2 and -1
+    total, parts = losses.discriminator_loss(real_logits=real, fake_logits=fake,
+                                             loss_type="wasserstein")
+    assert float(parts["loss_real"]) == pytest.approx(-2.0)
+    assert float(parts["loss_fake"]) == pytest.approx(-1.0)
+    assert float(total) == pytest.approx(-3.0)  # E[D(fake)] - E[D(real)]
+    assert float(losses.generator_loss(fake_logits=fake, loss_type="wasserstein")) == 1.0

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from configs import cifar10_ssl, fashion_mnist_ssl, mnist_ssl, svhn_ssl, svhn_ssl_seeds
-from ganjax import losses, ssl_train
+from ganjax import losses, methods, train
 from ganjax.data import labeled
 from ganjax.models.weight_norm import WNConv, WNDense
 
@@ -32,18 +32,32 @@ def softplus(x):
 
 def test_gan_logit_implicit_and_explicit():
     logits = L([[1.0, 2.0, 0.5], [-1.0, 0.0, 3.0]])
-    np.testing.assert_allclose(losses.gan_logit(logits, extra_class=False), [lse([1, 2, 0.5]), lse([-1, 0, 3])], rtol=1e-6)
-    np.testing.assert_allclose(losses.gan_logit(logits, extra_class=True), [lse([1, 2]) - 0.5, lse([-1, 0]) - 3.0], rtol=1e-6)
+    np.testing.assert_allclose(
+        losses.gan_logit(logits, extra_class=False), [lse([1, 2, 0.5]), lse([-1, 0, 3])], rtol=1e-6
+    )
+    np.testing.assert_allclose(
+        losses.gan_logit(logits, extra_class=True),
+        [lse([1, 2]) - 0.5, lse([-1, 0]) - 3.0],
+        rtol=1e-6,
+    )
     # P(real) = Z / (Z + 1) with the fake logit fixed at 0.
     z = sum(math.exp(v) for v in (1.0, 2.0, 0.5))
-    assert float(jax.nn.sigmoid(losses.gan_logit(logits, extra_class=False))[0]) == pytest.approx(z / (z + 1), rel=1e-6)
+    assert float(jax.nn.sigmoid(losses.gan_logit(logits, extra_class=False))[0]) == pytest.approx(
+        z / (z + 1), rel=1e-6
+    )
 
 
 def test_ssl_loss_hand_computed():
     lab = L([[2.0, 0.0], [0.0, 1.0]])
     unl, fake = L([[1.0, 1.0]]), L([[-1.0, 0.0]])
-    total, parts = losses.ssl_discriminator_loss(lab_logits=lab, labels=L([0, 1]), label_mask=L([1.0, 1.0]),
-                                                 unl_logits=unl, fake_logits=fake, extra_class=False)
+    total, parts = losses.ssl_discriminator_loss(
+        lab_logits=lab,
+        labels=L([0, 1]),
+        label_mask=L([1.0, 1.0]),
+        unl_logits=unl,
+        fake_logits=fake,
+        extra_class=False,
+    )
     ce = (-(2 - lse([2, 0])) - (1 - lse([0, 1]))) / 2
     unsup = 0.5 * (softplus(-lse([1, 1])) + softplus(lse([-1, 0])))
     assert float(parts["loss_sup"]) == pytest.approx(ce, rel=1e-6)
@@ -54,17 +68,29 @@ def test_ssl_loss_hand_computed():
 def test_extreme_logits_stay_finite():
     big = L([[1e4, -1e4, 5e3], [-1e4, -1e4, -1e4]])
     for extra in (False, True):
-        total, parts = losses.ssl_discriminator_loss(lab_logits=big, labels=L([1, 0]), label_mask=L([1.0, 1.0]),
-                                                     unl_logits=big, fake_logits=-big, extra_class=extra)
+        total, parts = losses.ssl_discriminator_loss(
+            lab_logits=big,
+            labels=L([1, 0]),
+            label_mask=L([1.0, 1.0]),
+            unl_logits=big,
+            fake_logits=-big,
+            extra_class=extra,
+        )
         assert all(np.isfinite(float(v)) for v in [total, *parts.values()])
     # log(exp(-1e4) * 3) = -1e4 + log 3, computed without underflow.
-    assert float(losses.gan_logit(L([[-1e4, -1e4, -1e4]]), extra_class=False)[0]) == pytest.approx(-1e4 + math.log(3))
+    assert float(losses.gan_logit(L([[-1e4, -1e4, -1e4]]), extra_class=False)[0]) == pytest.approx(
+        -1e4 + math.log(3)
+    )
 
 
 def test_all_unlabeled_batch_gives_zero_supervised_loss():
-    sup = losses.masked_cross_entropy(logits=L([[1e4, 0.0], [0.0, 3.0]]), labels=L([1, 0]), mask=L([0.0, 0.0]))
+    sup = losses.masked_cross_entropy(
+        logits=L([[1e4, 0.0], [0.0, 3.0]]), labels=L([1, 0]), mask=L([0.0, 0.0])
+    )
     assert float(sup) == 0.0
-    grad = jax.grad(lambda l: losses.masked_cross_entropy(logits=l, labels=L([1, 0]), mask=L([0.0, 0.0])))(L([[1.0, 2.0], [3.0, 4.0]]))
+    grad = jax.grad(
+        lambda l: losses.masked_cross_entropy(logits=l, labels=L([1, 0]), mask=L([0.0, 0.0]))
+    )(L([[1.0, 2.0], [3.0, 4.0]]))
     assert np.all(np.isfinite(grad)) and float(jnp.abs(grad).max()) == 0.0
 
 
@@ -72,8 +98,14 @@ def test_masked_cross_entropy_ignores_unlabeled_rows():
     logits = L([[2.0, 0.0], [0.0, 5.0], [1.0, 1.0]])
     mask = L([1.0, 0.0, 1.0])
     a = losses.masked_cross_entropy(logits=logits, labels=L([0, 0, 1]), mask=mask)
-    b = losses.masked_cross_entropy(logits=logits, labels=L([0, 1, 1]), mask=mask)  # Masked row's label changed.
-    assert float(a) == float(b) == pytest.approx((-(2 - lse([2, 0])) - (1 - lse([1, 1]))) / 2, rel=1e-6)
+    b = losses.masked_cross_entropy(
+        logits=logits, labels=L([0, 1, 1]), mask=mask
+    )  # Masked row's label changed.
+    assert (
+        float(a)
+        == float(b)
+        == pytest.approx((-(2 - lse([2, 0])) - (1 - lse([1, 1]))) / 2, rel=1e-6)
+    )
 
 
 def test_labeled_subset_balanced_deterministic_seeded():
@@ -82,14 +114,20 @@ def test_labeled_subset_balanced_deterministic_seeded():
     assert np.bincount(labels[a]).tolist() == [10] * 10 and len(set(a)) == 100
     np.testing.assert_array_equal(a, labeled.labeled_subset(labels, 100, seed=0))
     assert not np.array_equal(a, labeled.labeled_subset(labels, 100, seed=1))
-    np.testing.assert_array_equal(labeled.labeled_subset(labels, 20, seed=0, mode="first_n"), np.arange(20))
+    np.testing.assert_array_equal(
+        labeled.labeled_subset(labels, 20, seed=0, mode="first_n"), np.arange(20)
+    )
     with pytest.raises(ValueError, match="divisible"):
         labeled.labeled_subset(labels, 25, seed=0)
 
 
 def test_validation_split_disjoint_from_test_and_seeded():
     val, test = labeled.split_validation(1000, 0.5, seed=3)
-    assert len(val) == len(test) == 500 and not set(val) & set(test) and set(val) | set(test) == set(range(1000))
+    assert (
+        len(val) == len(test) == 500
+        and not set(val) & set(test)
+        and set(val) | set(test) == set(range(1000))
+    )
     np.testing.assert_array_equal(val, labeled.split_validation(1000, 0.5, seed=3)[0])
     assert len(labeled.tile_to(np.arange(7), 30)) >= 30
 
@@ -119,45 +157,108 @@ def test_short_ssl_run_learns_a_separable_problem(mnist_dir, tmp_path):
     c.train.num_steps = 40
     c.eval.every_steps = 40
     c.ckpt.every_steps = 40
-    r = ssl_train.train_and_evaluate(c, tmp_path)
+    r = train.train_and_evaluate(c, tmp_path)
     print({k: r[k] for k in ("test_accuracy", "ema_test_accuracy", "labeled_train_accuracy")})
     assert r["test_accuracy"] > 0.5 and r["ema_test_accuracy"] > 0.3  # Chance is 0.1.
     info = json.loads((tmp_path / "data_info.json").read_text())
-    assert info["labeled_class_counts"] == [2] * 10 and info["num_validation"] == info["num_test"] == 32  # 64 test images, half held out
-    assert (tmp_path / "accuracy_curves.png").exists() and list((tmp_path / "samples").glob("*.png"))
-    assert {"test_accuracy", "val_accuracy", "ema_test_accuracy", "ema_val_accuracy", "labeled_train_accuracy"} <= set(r)
+    assert (
+        info["labeled_class_counts"] == [2] * 10
+        and info["num_validation"] == info["num_test"] == 32
+    )  # 64 test images, half held out
+    assert (tmp_path / "accuracy_curves.png").exists() and list(
+        (tmp_path / "samples").glob("*.png")
+    )
+    assert {
+        "test_accuracy",
+        "val_accuracy",
+        "ema_test_accuracy",
+        "ema_val_accuracy",
+        "labeled_train_accuracy",
+    } <= set(r)
 
 
 def test_paper_configs_hold_the_papers_settings():
     m = mnist_ssl.get_config()
-    assert (m.model.name, tuple(m.model.d_hidden), m.model.input_noise, m.model.hidden_noise) == ("paper_mnist", (1000, 500, 250, 250, 250), 0.3, 0.5)
-    assert (m.model.latent_dist, m.model.latent_dim, m.loss.fm_distance, m.data.num_labeled) == ("uniform01", 100, "l2", 100)
-    assert (m.optim.d.learning_rate, m.optim.d.b1, m.optim.g.b1, m.train.batch_size, m.train.num_epochs) == (0.003, 0.5, 0.5, 100, 300)
+    assert (m.model.name, tuple(m.model.d_hidden), m.model.input_noise, m.model.hidden_noise) == (
+        "paper_mnist",
+        (1000, 500, 250, 250, 250),
+        0.3,
+        0.5,
+    )
+    assert (m.model.latent_dist, m.model.latent_dim, m.loss.fm_distance, m.data.num_labeled) == (
+        "uniform01",
+        100,
+        "l2",
+        100,
+    )
+    assert (
+        m.optim.d.learning_rate,
+        m.optim.d.b1,
+        m.optim.g.b1,
+        m.train.batch_size,
+        m.train.num_epochs,
+    ) == (0.003, 0.5, 0.5, 100, 300)
     c = cifar10_ssl.get_config()
-    assert (tuple(c.model.d_widths), c.data.num_labeled, c.loss.fm_distance, c.train.num_epochs) == ((96, 192), 4000, "l1", 1200)
-    assert (c.optim.d.learning_rate, c.optim.d.schedule, c.optim.d.decay_start_fraction) == (3e-4, "linear_decay", 2 / 3)
+    assert (
+        tuple(c.model.d_widths),
+        c.data.num_labeled,
+        c.loss.fm_distance,
+        c.train.num_epochs,
+    ) == ((96, 192), 4000, "l1", 1200)
+    assert (c.optim.d.learning_rate, c.optim.d.schedule, c.optim.d.decay_start_fraction) == (
+        3e-4,
+        "linear_decay",
+        2 / 3,
+    )
     assert (c.model.input_dropout, c.model.dropout) == (0.2, 0.5)
     s = svhn_ssl.get_config()
-    assert (tuple(s.model.d_widths), s.data.num_labeled, s.loss.fm_distance) == ((64, 128), 1000, "l1")
+    assert (tuple(s.model.d_widths), s.data.num_labeled, s.loss.fm_distance) == (
+        (64, 128),
+        1000,
+        "l1",
+    )
     seeds = svhn_ssl_seeds.get_config()
-    assert (seeds.data.labeled_mode, seeds.optim.d.schedule, seeds.optim.d.decay_rate) == ("first_n", "exponential_per_epoch", 0.9)
+    assert (seeds.data.labeled_mode, seeds.optim.d.schedule, seeds.optim.d.decay_rate) == (
+        "first_n",
+        "exponential_per_epoch",
+        0.9,
+    )
     assert fashion_mnist_ssl.get_config().data.num_labeled == 100
     for mod in (mnist_ssl, fashion_mnist_ssl, svhn_ssl, cifar10_ssl, svhn_ssl_seeds):
-        assert mod.get_config("baseline").loss.supervised_only and not mod.get_config().loss.supervised_only
+        assert (
+            mod.get_config("baseline").loss.supervised_only
+            and not mod.get_config().loss.supervised_only
+        )
         assert mod.get_config("tiny").train.num_steps <= 10
 
 
 def _run(*args):
     env = {**os.environ, "JAX_PLATFORMS": "cpu"}
-    return subprocess.run([sys.executable, "-m", *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", *args],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
 
 
 def test_reproduce_command_end_to_end(mnist_dir, tmp_path):
-    proc = _run("experiments.reproduce", "--config=configs/mnist_ssl.py:tiny", f"--config.data.manual_dir={mnist_dir}", "--seeds=2", f"--workdir={tmp_path}")
+    proc = _run(
+        "experiments.reproduce",
+        "--config=configs/mnist_ssl.py:tiny",
+        f"--config.data.manual_dir={mnist_dir}",
+        "--seeds=2",
+        f"--workdir={tmp_path}",
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     summary = json.loads((tmp_path / "reproduction.json").read_text())
     assert [r["seed"] for r in summary["per_seed"]] == [0, 1]
-    assert set(summary) >= {"ssl_test_error", "baseline_test_error"} and summary["ssl_test_error"]["std"] >= 0
+    assert (
+        set(summary) >= {"ssl_test_error", "baseline_test_error"}
+        and summary["ssl_test_error"]["std"] >= 0
+    )
     assert "supervised-only baseline" in (tmp_path / "reproduction.md").read_text()
     # Each seed has its own labeled subset.
     a = json.loads((tmp_path / "ssl_seed0" / "results.json").read_text())
@@ -165,8 +266,14 @@ def test_reproduce_command_end_to_end(mnist_dir, tmp_path):
 
 
 def test_sweep_command_grid_csv_and_resume(mnist_dir, tmp_path):
-    args = ("experiments.sweep", "--config=configs/fashion_mnist_ssl.py:tiny", f"--workdir={tmp_path}",
-            "--sweep=optim.d.learning_rate=1e-3,3e-4;model.dropout=0.3", f"--set=--config.data.manual_dir={mnist_dir}", "--metric=val_accuracy")
+    args = (
+        "experiments.sweep",
+        "--config=configs/fashion_mnist_ssl.py:tiny",
+        f"--workdir={tmp_path}",
+        "--sweep=optim.d.learning_rate=1e-3,3e-4;model.dropout=0.3",
+        f"--set=--config.data.manual_dir={mnist_dir}",
+        "--metric=val_accuracy",
+    )
     proc = _run(*args)
     assert proc.returncode == 0, proc.stderr[-3000:]
     rows = (tmp_path / "results.csv").read_text().splitlines()
@@ -177,18 +284,26 @@ def test_sweep_command_grid_csv_and_resume(mnist_dir, tmp_path):
     proc = _run(*args)  # Finished points are reused, not rerun.
     assert proc.returncode == 0 and (run_dir / "results.json").stat().st_mtime == stamp
     assert "Reusing finished run" in proc.stderr
-    bad = _run("experiments.sweep", "--config=configs/fashion_mnist_ssl.py:tiny", f"--workdir={tmp_path}/b", "--sweep=optim.d.learning_rate")
+    bad = _run(
+        "experiments.sweep",
+        "--config=configs/fashion_mnist_ssl.py:tiny",
+        f"--workdir={tmp_path}/b",
+        "--sweep=optim.d.learning_rate",
+    )
     assert bad.returncode == 1 and "key=value1,value2" in bad.stderr
 
 
 def test_generator_starts_unsaturated(mnist_dir):
-    """G's weight-norm output layer starts at scale 1 (the paper's l2normalize), outputs not saturated."""
+    """G's weight-norm output layer starts at scale 1 (the paper's l2normalize), unsaturated."""
     c = mnist_ssl.get_config()
     images = np.random.default_rng(0).integers(0, 256, (200, 28, 28, 1), dtype=np.uint8)
-    state = ssl_train.create_ssl_state(c, (28, 28, 1), 10, images, jax.random.key(0), 10, 100)
-    np.testing.assert_allclose(state.g_params["WNDense_0"]["g"], 1.0)  # Plain weight norm, scale 1.
+    info = {"image_shape": [28, 28, 1], "labeled_class_counts": [20] * 10}
+    data = methods.Data((28, 28, 1), info, {"train": {"image": images}})
+    state = methods.get_method(c).create_state(data, jax.random.key(0), 10, 100)
+    g = state["generator"]
+    np.testing.assert_allclose(g.params["WNDense_0"]["g"], 1.0)  # Plain weight norm, scale 1.
     z = jax.random.uniform(jax.random.key(5), (200, 100))
-    x = state.g_apply_fn({"params": state.g_params, "batch_stats": state.g_batch_stats}, z, train=False)
+    x, _ = g.apply(z, train=False)
     assert 0.05 < float(((x + 1) / 2).std()) < 0.5  # Sigmoid outputs spread, not saturated at 0/1.
 
 
@@ -201,12 +316,16 @@ def test_ssl_generator_is_evaluated_and_baseline_is_refused(mnist_dir, tmp_path,
     c.eval.fid_every_steps = 6
     c.eval.extractor = f"classifier:{tiny_classifier}"
     c.eval.fid_num_samples, c.eval.fid_batch_size, c.eval.kid_subset_size = 40, 20, 20
-    results = ssl_train.train_and_evaluate(c, tmp_path / "ssl")
-    assert np.isfinite(results["fid"]) and results["protocol"]["generator_weights"] == "raw (step 6)"
-    _, again = evaluation.evaluate_run(tmp_path / "ssl", num_samples=40, fid_batch_size=20, kid_subset_size=20)
+    results = train.train_and_evaluate(c, tmp_path / "ssl")
+    assert (
+        np.isfinite(results["fid"]) and results["protocol"]["generator_weights"] == "raw (step 6)"
+    )
+    _, again = evaluation.evaluate_run(
+        tmp_path / "ssl", num_samples=40, fid_batch_size=20, kid_subset_size=20
+    )
     assert again["fid"] == pytest.approx(results["fid"], rel=1e-5)
     base = fashion_mnist_ssl.get_config("tiny,baseline")
     base.data.manual_dir = str(mnist_dir)
-    ssl_train.train_and_evaluate(base, tmp_path / "base")
+    train.train_and_evaluate(base, tmp_path / "base")
     with pytest.raises(sampling.NoGeneratorError, match="supervised-only baseline"):
         evaluation.evaluate_run(tmp_path / "base")

@@ -1,5 +1,11 @@
-"""The train step and the real train_and_evaluate loop on tiny configs."""
+"""The one training loop (ganjax/train.py) on tiny configs, for every registered method.
 
+`test_resume_matches_uninterrupted_run` and `test_one_device_equals_four_devices` run every
+method in ganjax.methods.registered() on its `example_config`: a new method gets both by being
+registered.
+"""
+
+import importlib
 import json
 import os
 import pathlib
@@ -13,10 +19,11 @@ import numpy as np
 import pytest
 
 from configs import fashion_mnist_dcgan, fashion_mnist_gan
-from ganjax import checkpointing, losses, train
-from ganjax.data import pipeline
+from ganjax import checkpointing, losses, methods, sampling, train
+from ganjax.data import pipeline, to_float_images
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
+METHOD_NAMES = sorted(methods.registered())
 
 
 def tiny(module, data_dir, **overrides):
@@ -31,55 +38,102 @@ def tiny(module, data_dir, **overrides):
     return c
 
 
-def _params(state):
-    return jax.device_get({"g": state.g_params, "d": state.d_params})
+def example_config(name: str, data_dir):
+    """The method's registered example config on the fixture data."""
+    path, _, arg = methods.method_class(name).example_config.partition(":")
+    module = importlib.import_module(path.removesuffix(".py").replace("/", "."))
+    c = module.get_config(arg or None)
+    c.data.manual_dir = str(data_dir)
+    assert methods.method_name(c) == name
+    return c
+
+
+def _leaves(state):
+    return jax.tree.leaves(jax.device_get(state))
+
+
+def _max_diff(a, b):
+    return max(float(np.abs(np.asarray(x) - np.asarray(y)).max()) for x, y in zip(a, b))
+
+
+def test_every_method_has_an_example_config():
+    for name in METHOD_NAMES:
+        assert methods.method_class(name).example_config, name
+
+
+def test_unknown_method_is_a_clear_error(mnist_dir, tmp_path):
+    c = tiny(fashion_mnist_gan, mnist_dir, method="gann")
+    with pytest.raises(ValueError, match="Unknown config.method 'gann'.*gan"):
+        train.train_and_evaluate(c, tmp_path)
 
 
 def test_discriminator_step_lowers_its_loss(mnist_dir):
     config = tiny(fashion_mnist_dcgan, mnist_dir)
-    state = train.create_train_state(config, (28, 28, 1), jax.random.key(0), 10, 100)
+    method = methods.get_method(config)
+    data = methods.Data((28, 28, 1), {"image_shape": [28, 28, 1]})
+    state = method.create_state(data, jax.random.key(0), 10, 100)
     rng = np.random.default_rng(0)
     batch = {"image": jnp.asarray(rng.integers(0, 256, (1, 16, 28, 28, 1), dtype=np.uint8))}
     fake = jnp.asarray(rng.uniform(-1, 1, (16, 28, 28, 1)), jnp.float32)
-    real = train.to_float_images(batch["image"][0])
+    real = to_float_images(batch["image"][0])
 
     def d_loss(s):
-        r, _ = train._apply(s.d_apply_fn, s.d_params, s.d_batch_stats, real)
-        f, _ = train._apply(s.d_apply_fn, s.d_params, s.d_batch_stats, fake)
-        return float(losses.discriminator_loss(real_logits=r, fake_logits=f, loss_type="non_saturating")[0])
+        d = s["discriminator"]
+        r, _ = d.apply(real)
+        f, _ = d.apply(fake)
+        return float(
+            losses.discriminator_loss(real_logits=r, fake_logits=f, loss_type="non_saturating")[0]
+        )
 
     before = d_loss(state)
-    new_state, metrics = jax.jit(train.train_step, static_argnums=3)(state, batch, jax.random.key(1), train.step_config(config))
+    new_state, metrics = jax.jit(method.train_step)(state, batch, jax.random.key(1))
     assert int(new_state.step) == 1
     assert d_loss(new_state) < before
-    assert set(metrics) >= {"d/loss", "d/loss_real", "d/loss_fake", "g/loss", "d/grad_norm", "g/grad_norm"}
+    assert set(metrics) >= {
+        "d/loss",
+        "d/loss_real",
+        "d/loss_fake",
+        "g/loss",
+        "d/grad_norm",
+        "g/grad_norm",
+    }
     assert all(np.isfinite(float(v)) for v in metrics.values())
 
 
 def test_train_and_evaluate_writes_everything(mnist_dir, tmp_path):
     config = tiny(fashion_mnist_gan, mnist_dir)
     results = train.train_and_evaluate(config, tmp_path)
-    assert results["step"] == 6
-    assert np.isfinite(results["d_loss"]) and np.isfinite(results["g_loss"]) and results["images_per_sec"] > 0
+    assert results["step"] == 6 and results["method"] == "gan"
+    assert np.isfinite(results["d_loss"]) and np.isfinite(results["g_loss"])
+    assert results["images_per_sec"] > 0
     assert json.loads((tmp_path / "results.json").read_text())["g_loss"] == results["g_loss"]
     assert json.loads((tmp_path / "config.json").read_text())["data"]["name"] == "fashion_mnist"
-    assert sorted(p.name for p in (tmp_path / "samples").iterdir()) == ["step_0000003.png", "step_0000006.png"]
+    assert sorted(p.name for p in (tmp_path / "samples").iterdir()) == [
+        "step_0000003.png",
+        "step_0000006.png",
+    ]
     assert (tmp_path / "loss_curves.png").stat().st_size > 1000
     assert list((tmp_path / "tensorboard").glob("events.out.tfevents.*"))
     records = [json.loads(l) for l in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in records] == [2, 3, 4, 6]
-    assert sorted(int(p.name) for p in (tmp_path / "checkpoints").iterdir() if p.name.isdigit()) == [3, 6]
+    ckpts = (tmp_path / "checkpoints").iterdir()
+    assert sorted(int(p.name) for p in ckpts if p.name.isdigit()) == [3, 6]
     from PIL import Image
 
     grid = np.asarray(Image.open(tmp_path / "samples" / "step_0000006.png"))
     assert grid.shape == (4 * 30 + 2, 4 * 30 + 2) and grid.std() > 0  # 16 samples, 2 px padding.
 
 
-def test_resume_matches_uninterrupted_run(mnist_dir, tmp_path, monkeypatch):
-    config = tiny(fashion_mnist_dcgan, mnist_dir, **{"model.ema_decay": 0.9})
+@pytest.mark.parametrize("name", METHOD_NAMES)
+def test_resume_matches_uninterrupted_run(name, mnist_dir, tmp_path, monkeypatch):
+    """A run killed after checkpoint 3 and resumed ends with the uninterrupted run's state (every
+    network, optimizer state, collection, EMA and extra array)."""
+    config = example_config(name, mnist_dir)
+    config.train.num_steps, config.ckpt.every_steps = 6, 3
+    if "ema_decay" in config.model and not config.model.ema_decay:
+        config.model.ema_decay = 0.9
     full = train.train_and_evaluate(config, tmp_path / "full")
-    reference = _params(checkpointing.Checkpointer(tmp_path / "full").restore(
-        train.create_train_state(config, (28, 28, 1), jax.random.key(0), 16, 6)))
+    reference = _leaves(sampling.restore_run(tmp_path / "full")[0])
 
     original = pipeline.BatchIterator.batch_at
 
@@ -94,12 +148,54 @@ def test_resume_matches_uninterrupted_run(mnist_dir, tmp_path, monkeypatch):
     assert checkpointing.Checkpointer(tmp_path / "resumed").latest_step() == 3
     monkeypatch.setattr(pipeline.BatchIterator, "batch_at", original)
     resumed = train.train_and_evaluate(config, tmp_path / "resumed")
-    got = _params(checkpointing.Checkpointer(tmp_path / "resumed").restore(
-        train.create_train_state(config, (28, 28, 1), jax.random.key(0), 16, 6)))
-    diff = max(float(np.abs(a - b).max()) for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(reference)))
-    print(f"resume max |param diff| = {diff:.3g}")
+    got = _leaves(sampling.restore_run(tmp_path / "resumed")[0])
+    assert len(got) == len(reference)
+    diff = _max_diff(got, reference)
+    print(f"{name}: resume max |state diff| = {diff:.3g}")
     assert diff <= 1e-6
-    assert resumed["g_loss"] == pytest.approx(full["g_loss"], abs=1e-6)
+    assert resumed["d_loss"] == pytest.approx(full["d_loss"], abs=1e-6)
+
+
+@pytest.mark.parametrize("name", METHOD_NAMES)
+def test_one_device_equals_four_devices(name, mnist_dir, tmp_path):
+    """Same global batch on 1 and on 4 (forced CPU) devices: same losses and the same state."""
+    script = textwrap.dedent(f"""
+        import json, jax, numpy as np
+        from ganjax import sampling, train
+        from tests.train_test import example_config
+        assert jax.device_count() == 4
+        out, leaves = {{}}, {{}}
+        for n in (1, 4):
+            c = example_config({name!r}, {str(mnist_dir)!r})
+            wd = {str(tmp_path)!r} + f"/dev{{n}}"
+            r = train.train_and_evaluate(c, wd, num_devices=n)
+            out[f"g_loss_{{n}}"], out[f"d_loss_{{n}}"] = r["g_loss"], r["d_loss"]
+            leaves[n] = jax.tree.leaves(jax.device_get(sampling.restore_run(wd)[0]))
+        out["max_diff"] = max(float(np.abs(np.asarray(a) - np.asarray(b)).max())
+                              for a, b in zip(leaves[1], leaves[4]))
+        print(json.dumps(out))
+    """)
+    env = {
+        **os.environ,
+        "XLA_FLAGS": "--xla_force_host_platform_device_count=4",
+        "JAX_PLATFORMS": "cpu",
+        "PYTHONPATH": str(REPO),
+    }
+    proc = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    print(name, out)
+    assert out["max_diff"] < 1e-5
+    assert out["d_loss_1"] == pytest.approx(out["d_loss_4"], abs=1e-5)
+    if out["g_loss_1"] is not None:
+        assert out["g_loss_1"] == pytest.approx(out["g_loss_4"], abs=1e-5)
 
 
 def test_divergence_stops_with_clear_error_and_keeps_checkpoint(mnist_dir, tmp_path):
@@ -111,8 +207,7 @@ def test_divergence_stops_with_clear_error_and_keeps_checkpoint(mnist_dir, tmp_p
     assert "non-finite" in str(info.value)
     ckpt = checkpointing.Checkpointer(tmp_path)
     for step in ckpt.all_steps():  # Whatever was saved is finite.
-        state = ckpt.restore(train.create_train_state(config, (28, 28, 1), jax.random.key(0), 16, 12), step)
-        assert checkpointing.tree_is_finite(state)
+        assert checkpointing.tree_is_finite(sampling.restore_run(tmp_path, step)[0])
 
 
 def test_corrupt_checkpoint_gives_clear_error(mnist_dir, tmp_path):
@@ -132,37 +227,5 @@ def test_interrupted_save_leaves_previous_checkpoint_readable(mnist_dir, tmp_pat
     partial = tmp_path / "checkpoints" / "9.orbax-checkpoint-tmp-1234"
     partial.mkdir()
     (partial / "junk").write_bytes(b"\0" * 10)
-    ckpt = checkpointing.Checkpointer(tmp_path)
-    assert ckpt.latest_step() == 6
-    state = ckpt.restore(train.create_train_state(config, (28, 28, 1), jax.random.key(0), 16, 6))
-    assert int(state.step) == 6
-
-
-def test_one_device_equals_four_devices(mnist_dir, tmp_path):
-    """Same global batch on 1 and on 4 (forced CPU) devices: same losses and parameters."""
-    script = textwrap.dedent(f"""
-        import json, jax, numpy as np
-        from configs import fashion_mnist_dcgan
-        from ganjax import checkpointing, train
-        assert jax.device_count() == 4
-        out = {{}}
-        params = {{}}
-        for n in (1, 4):
-            c = fashion_mnist_dcgan.get_config("tiny")
-            c.data.manual_dir = {str(mnist_dir)!r}
-            wd = {str(tmp_path)!r} + f"/dev{{n}}"
-            r = train.train_and_evaluate(c, wd, num_devices=n)
-            out[f"g_loss_{{n}}"], out[f"d_loss_{{n}}"] = r["g_loss"], r["d_loss"]
-            s = checkpointing.Checkpointer(wd).restore(train.create_train_state(c, (28, 28, 1), jax.random.key(0), 16, 6))
-            params[n] = jax.device_get((s.g_params, s.d_params, s.g_batch_stats, s.d_batch_stats))
-        out["max_param_diff"] = max(float(np.abs(a - b).max()) for a, b in zip(jax.tree.leaves(params[1]), jax.tree.leaves(params[4])))
-        print(json.dumps(out))
-    """)
-    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=4", "JAX_PLATFORMS": "cpu"}
-    proc = subprocess.run([sys.executable, "-c", script], cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    out = json.loads(proc.stdout.strip().splitlines()[-1])
-    print(out)
-    assert out["max_param_diff"] < 1e-5
-    assert out["g_loss_1"] == pytest.approx(out["g_loss_4"], abs=1e-5)
-    assert out["d_loss_1"] == pytest.approx(out["d_loss_4"], abs=1e-5)
+    assert checkpointing.Checkpointer(tmp_path).latest_step() == 6
+    assert int(sampling.restore_run(tmp_path)[0].step) == 6

@@ -101,3 +101,10 @@ def prefetch(iterator: Iterator, put: Callable, size: int = 2) -> Iterator:
             yield item
     finally:
         stop.set()
+
+
+def to_float_images(images):
+    """uint8 [0, 255] -> float32 [-1, 1] (done on device; batches travel as uint8)."""
+    import jax.numpy as jnp
+
+    return images.astype(jnp.float32) * (2.0 / 255.0) - 1.0
