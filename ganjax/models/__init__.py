@@ -34,7 +34,12 @@ def _dcgan(cfg: ml_collections.ConfigDict, image_shape: tuple[int, int, int]):
             conv_transpose_impl=cfg.conv_transpose_impl,
         ),
         DCGANDiscriminator(
-            resolution=h, base_features=cfg.d_features, init_std=cfg.init_std, conv_impl=cfg.get("conv_impl", "auto")
+            resolution=h,
+            base_features=cfg.d_features,
+            init_std=cfg.init_std,
+            conv_impl=cfg.get("conv_impl", "auto"),
+            spectral_norm=cfg.get("spectral_norm", False),
+            norm=cfg.get("d_norm", "batch"),
         ),
     )
 

@@ -14,6 +14,7 @@ import jax
 import jax.numpy as jnp
 
 from ganjax.models.layers import BatchNorm, Conv, ConvTranspose, normal_init
+from ganjax.models.spectral_norm import SpectralNorm
 
 Array = jax.Array
 
@@ -36,9 +37,11 @@ def start_resolution(resolution: int) -> tuple[int, int]:
     return r, n
 
 
-def _batch_norm(train: bool, init_std: float, activation: str = "none", leaky_slope: float = 0.2) -> BatchNorm:
+def _batch_norm(
+    train: bool, init_std: float, activation: str = "none", leaky_slope: float = 0.2
+) -> BatchNorm:
     # PyTorch's default momentum 0.1 is Flax's 0.9; scale ~ N(1, init_std) as in Radford et al.
-    # The activation runs in the same pass (see layers.batch_norm_act).
+    # The activation runs in the same pass (see ganjax.ops.batch_norm_act).
     return BatchNorm(
         use_running_average=not train,
         momentum=0.9,
@@ -50,32 +53,65 @@ def _batch_norm(train: bool, init_std: float, activation: str = "none", leaky_sl
 
 
 class DCGANGenerator(nn.Module):
-    """z [B, nz] -> image [B, R, R, C] in [-1, 1]."""
+    """z [B, nz] -> image [B, R, R, C] in [-1, 1].
+
+    With `num_classes` > 0 it is class-conditional through conditional batch norm (de Vries et
+    al. 2017): `__call__(z, labels)`, and every batch norm's output x_hat becomes
+    x_hat * (1 + gamma[y]) + beta[y], with per-class gamma and beta initialized to 0 (so the
+    network starts as the unconditional one).
+    """
 
     resolution: int
     channels: int = 3
     base_features: int = 64
     init_std: float = 0.02
     conv_transpose_impl: str = "auto"
+    num_classes: int = 0
+
+    def _norm_relu(self, x: Array, labels: Array | None, train: bool) -> Array:
+        if not self.num_classes:
+            return _batch_norm(train, self.init_std, "relu")(x)
+        x = _batch_norm(train, self.init_std)(x)
+        c = x.shape[-1]
+        gamma = nn.Embed(self.num_classes, c, embedding_init=nn.initializers.zeros)(labels)
+        beta = nn.Embed(self.num_classes, c, embedding_init=nn.initializers.zeros)(labels)
+        return nn.relu(x * (1.0 + gamma[:, None, None, :]) + beta[:, None, None, :])
 
     @nn.compact
-    def __call__(self, z: Array, train: bool = True) -> Array:
+    def __call__(self, z: Array, labels: Array | None = None, train: bool = True) -> Array:
+        if self.num_classes and labels is None:
+            raise ValueError("A class-conditional DCGANGenerator needs labels")
         start, n_up = start_resolution(self.resolution)
         features = self.base_features * 2 ** (n_up - 1)
         # Equivalent to PyTorch's ConvTranspose2d(nz, features, start, 1, 0) on a 1x1 input.
-        x = nn.Dense(start * start * features, use_bias=False, kernel_init=normal_init(self.init_std))(z)
+        x = nn.Dense(
+            start * start * features, use_bias=False, kernel_init=normal_init(self.init_std)
+        )(z)
         x = x.reshape((z.shape[0], start, start, features))  # [B, s, s, F]
-        x = _batch_norm(train, self.init_std, "relu")(x)
+        x = self._norm_relu(x, labels, train)
         for _ in range(n_up - 1):
             features //= 2
             x = ConvTranspose(
                 features, kernel_init=normal_init(self.init_std), impl=self.conv_transpose_impl
             )(x)
-            x = _batch_norm(train, self.init_std, "relu")(x)
+            x = self._norm_relu(x, labels, train)
         x = ConvTranspose(
             self.channels, kernel_init=normal_init(self.init_std), impl=self.conv_transpose_impl
         )(x)
         return jnp.tanh(x)  # [B, R, R, C]
+
+
+NORMS = ("batch", "none", "layer")
+
+
+def _spectral(layer: nn.Module, x: Array, enabled: bool, train: bool) -> Array:
+    """layer(x), with the layer's weights spectrally normalized when `enabled` (see
+    DCGANDiscriminator). `SpectralNorm` flattens every weight of rank > 2 to
+    [prod(leading dims), last dim], so a Conv's HWIO kernel is the [H * W * I, O] matrix of the
+    paper, and it leaves 1-D weights (biases) alone."""
+    if not enabled:
+        return layer(x)
+    return SpectralNorm(layer)(x, update_stats=train)
 
 
 class DCGANDiscriminator(nn.Module):
@@ -83,6 +119,33 @@ class DCGANDiscriminator(nn.Module):
 
     With `return_features=True` it also returns the flattened last feature map, the layer that
     feature matching compares.
+
+    Attributes:
+      resolution: input size R (see `start_resolution`).
+      base_features: channels of the first convolution; they double every layer.
+      init_std: std of the N(0, std^2) weight init (and of batch norm's N(1, std^2) scale).
+      leaky_slope: LeakyReLU slope.
+      conv_impl: convolution implementation, see `ganjax.ops.conv_padded`.
+      spectral_norm: divide the weight of every Conv and of the final Dense by its largest
+        singular value sigma (Miyato et al. 2018; a conv kernel is the [H * W * Cin, Cout]
+        matrix), estimated by one power iteration per training forward pass (`train=True`) from
+        a persistent vector u. u and the last sigma live in the "batch_stats" collection, under
+        `SpectralNorm_<i>` with names "<layer>/kernel/u" and "<layer>/kernel/sigma", so training
+        code that already threads `batch_stats` through every D forward pass
+        (`mutable=["batch_stats"]`) updates and checkpoints them unchanged. They change only
+        when `train=True`; with `train=False`, u is used as stored (sigma is the deterministic
+        estimate one power-iteration step from it, not written back). Gradients see sigma as a
+        function of the weight with u and v held fixed, as in the paper. Parameter names and
+        initial values are those of the network without spectral normalization for the same
+        key (`init` draws u from the "params" RNG in a scope of its own, and `SpectralNorm`
+        avoids flax's write-back of normalized weights at init).
+      norm: normalization after every convolution but the first: "batch" (Radford et al.'s
+        batch norm; the default, exactly the original network), "none" (the SNGAN / WGAN-GP
+        critic: no normalization), or "layer" (layer norm over H, W and C of each sample, with a
+        per-channel scale and offset, which Gulrajani et al. recommend for a WGAN-GP critic, as
+        a gradient penalty per sample is not well defined under batch norm). With "none" and
+        "layer" every Conv and the final Dense also get a bias, as in those critics; with
+        "batch" none has one (a bias before batch norm is redundant).
     """
 
     resolution: int
@@ -90,21 +153,40 @@ class DCGANDiscriminator(nn.Module):
     init_std: float = 0.02
     leaky_slope: float = 0.2
     conv_impl: str = "auto"
+    spectral_norm: bool = False
+    norm: str = "batch"
 
     @nn.compact
     def __call__(self, x: Array, train: bool = True, return_features: bool = False):
+        if self.norm not in NORMS:
+            raise ValueError(f"Unknown discriminator norm {self.norm!r}; use one of {NORMS}")
         _, n_down = start_resolution(self.resolution)
+        use_bias = self.norm != "batch"
         features = self.base_features
         for i in range(n_down):
-            x = Conv(
-                features, kernel_size=4, stride=2, padding=1, kernel_init=normal_init(self.init_std), impl=self.conv_impl
-            )(x)
-            if i > 0:  # Radford et al.: no batch norm on the discriminator's input layer.
+            conv = Conv(
+                features,
+                kernel_size=4,
+                stride=2,
+                padding=1,
+                use_bias=use_bias,
+                kernel_init=normal_init(self.init_std),
+                impl=self.conv_impl,
+            )
+            x = _spectral(conv, x, self.spectral_norm, train)
+            if i == 0:  # Radford et al.: no normalization on the discriminator's input layer.
+                x = nn.leaky_relu(x, self.leaky_slope)
+            elif self.norm == "batch":
                 x = _batch_norm(train, self.init_std, "leaky_relu", self.leaky_slope)(x)
+            elif self.norm == "layer":
+                # Statistics per sample over (H, W, C); scale and offset per channel.
+                x = nn.LayerNorm(epsilon=1e-5, reduction_axes=(1, 2, 3), feature_axes=-1)(x)
+                x = nn.leaky_relu(x, self.leaky_slope)
             else:
                 x = nn.leaky_relu(x, self.leaky_slope)
             features *= 2
         h = x.reshape((x.shape[0], -1))
         # Equivalent to PyTorch's final Conv2d(8 * ndf, 1, 4, 1, 0) on the 4x4 map.
-        logits = nn.Dense(1, use_bias=False, kernel_init=normal_init(self.init_std))(h)[:, 0]
+        dense = nn.Dense(1, use_bias=use_bias, kernel_init=normal_init(self.init_std))
+        logits = _spectral(dense, h, self.spectral_norm, train)[:, 0]
         return (logits, h) if return_features else logits
