@@ -1,0 +1,177 @@
+"""The class-conditional GAN method (ganjax/methods/cgan.py) and its networks.
+
+Exact resume and 1-vs-4-device equality come from the loop's shared tests (tests/train_test.py),
+which run every registered method, this one included.
+"""
+
+import json
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from PIL import Image
+
+from configs import fashion_mnist_cgan
+from ganjax import methods, models, sampling, train
+from ganjax.data import load_split, to_float_images
+from ganjax.evaluators import class_accuracy, extractors
+from ganjax.models.conditional import create_conditional_models
+from ganjax.models.dcgan import DCGANGenerator
+from tests.experiments_test import run
+
+
+def _config(mnist_dir, arg="tiny", **model):
+    c = fashion_mnist_cgan.get_config(arg)
+    c.data.manual_dir = str(mnist_dir)
+    c.model.update(model)
+    return c
+
+
+@pytest.fixture(scope="module")
+def cgan_run(mnist_dir, tmp_path_factory, tiny_classifier):
+    """A tiny projection-D cGAN run that scores class accuracy with the tiny classifier."""
+    c = _config(mnist_dir)
+    c.eval.class_accuracy_samples = 20
+    c.eval.extractor = f"classifier:{tiny_classifier}"
+    workdir = tmp_path_factory.mktemp("cgan")
+    return workdir, train.train_and_evaluate(c, workdir)
+
+
+def test_projection_discriminator_adds_the_class_inner_product(mnist_dir):
+    c = _config(mnist_dir)
+    _, d = create_conditional_models(c.model, (28, 28, 1), 10)
+    x = jax.random.uniform(jax.random.key(0), (4, 28, 28, 1), minval=-1, maxval=1)
+    y = jnp.asarray([0, 3, 3, 9])
+    v = d.init(jax.random.key(1), x, y, train=False)
+    (logits, aux), _ = d.apply(v, x, y, train=True, mutable=["batch_stats"])
+    # The backbone alone (same variables) gives psi(h) and h.
+    bb_vars = {k: val["backbone"] for k, val in v.items()}
+    (psi, h), _ = d.backbone.apply(
+        bb_vars, x, train=True, return_features=True, mutable=["batch_stats"]
+    )
+    embed = np.asarray(v["params"]["Embed_0"]["embedding"])
+    expected = np.asarray(psi) + np.sum(embed[np.asarray(y)] * np.asarray(h), -1)
+    assert aux is None
+    np.testing.assert_allclose(np.asarray(logits), expected, rtol=1e-5, atol=1e-5)
+
+
+def test_acgan_losses_are_cross_entropies(mnist_dir):
+    method = methods.get_method(_config(mnist_dir, "tiny,acgan"))
+    rng = np.random.default_rng(0)
+    real_cls, fake_cls = rng.normal(size=(5, 10)), rng.normal(size=(5, 10))
+    real_y, fake_y = rng.integers(0, 10, 5), rng.integers(0, 10, 5)
+
+    def ce(logits, y):  # numpy: -log softmax at the label, averaged.
+        logp = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
+        return -logp[np.arange(len(y)), y].mean()
+
+    d_loss, d_m = method.d_aux_loss(
+        jnp.asarray(real_cls), jnp.asarray(real_y), jnp.asarray(fake_cls), jnp.asarray(fake_y)
+    )
+    g_loss, _ = method.g_aux_loss(jnp.asarray(fake_cls), jnp.asarray(fake_y))
+    assert float(d_loss) == pytest.approx(ce(real_cls, real_y) + ce(fake_cls, fake_y), rel=1e-5)
+    assert float(g_loss) == pytest.approx(ce(fake_cls, fake_y), rel=1e-5)
+    assert float(d_m["ac_real_accuracy"]) == pytest.approx(np.mean(real_cls.argmax(-1) == real_y))
+    proj = methods.get_method(_config(mnist_dir))
+    assert proj.d_aux_loss(None, None, None, None)[0] == 0.0  # Projection D: no extra loss.
+
+
+def test_conditional_batch_norm_starts_unconditional_and_learns_classes():
+    g = DCGANGenerator(resolution=28, channels=1, base_features=8, num_classes=10)
+    z = jnp.tile(jax.random.normal(jax.random.key(0), (1, 100)), (3, 1))
+    y = jnp.asarray([0, 1, 2])
+    v = g.init(jax.random.key(1), z, y, train=False)
+    out = np.asarray(g.apply(v, z, y, train=False))
+    np.testing.assert_allclose(out[0], out[1], atol=1e-6)  # gamma = beta = 0 at init.
+    rng = np.random.default_rng(0)  # Per-class gamma/beta as training would make them.
+    params = jax.tree_util.tree_map_with_path(
+        lambda p, a: a + rng.normal(0, 0.5, a.shape) if "Embed" in jax.tree_util.keystr(p) else a,
+        v["params"],
+    )
+    out = np.asarray(g.apply({**v, "params": params}, z, y, train=False))
+    assert np.abs(out[0] - out[1]).max() > 1e-3 and np.abs(out[1] - out[2]).max() > 1e-3
+    with pytest.raises(ValueError, match="needs labels"):
+        g.apply(v, z, train=False)
+
+
+def test_cgan_run_grid_rows_are_classes_and_results(cgan_run):
+    workdir, results = cgan_run
+    assert results["method"] == "cgan" and results["num_classes"] == 10
+    assert len(results["class_accuracy_per_class"]) == 10
+    assert 0.0 <= results["class_accuracy"] <= 1.0
+    assert results["class_accuracy"] == pytest.approx(np.mean(results["class_accuracy_per_class"]))
+    assert json.loads((workdir / "data_info.json").read_text())["num_classes"] == 10
+    evals = [json.loads(l) for l in (workdir / "eval.jsonl").read_text().splitlines()]
+    assert [e["step"] for e in evals] == [3, 6]
+    grid = np.asarray(Image.open(workdir / "samples" / "step_0000006.png"))
+    assert grid.shape[:2] == (10 * 30 + 2, 2 * 30 + 2)  # 20 samples: 10 rows (classes) of 2.
+    # Row k of the grid is class k: row 3 equals generate_labeled(the row's latents, 3).
+    gen = sampling.restore_generator(workdir)
+    method = methods.get_method(gen.config)
+    data = method.data_from_info(json.loads((workdir / "data_info.json").read_text()))
+    key = jax.random.key(42)
+    images = method.sample_grid(gen.state, data, key)
+    assert images.shape == (20, 28, 28, 1)
+    z = models.sample_latents(key, 2, gen.latent_dim, gen.latent_dist)
+    row3 = np.asarray(gen.generate_labeled(z, np.full(2, 3, np.int32)))
+    np.testing.assert_allclose(images[6:8], row3, atol=1e-6)
+    assert np.abs(images[6:8] - images[8:10]).max() > 0  # Class 4's row differs.
+
+
+def test_balanced_generate_draws_class_i_mod_k(cgan_run):
+    workdir, _ = cgan_run
+    gen = sampling.restore_generator(workdir)
+    z = jax.random.uniform(jax.random.key(1), (12, 100), minval=-1, maxval=1)
+    expected = gen.generate_labeled(z, np.arange(12) % 10)
+    np.testing.assert_allclose(np.asarray(gen.generate(z)), np.asarray(expected), atol=1e-6)
+
+
+def test_class_accuracy_against_direct_classification(mnist_dir, tiny_classifier):
+    """A 'generator' that returns real test images of the asked class scores exactly the
+    classifier's per-class accuracy on them, computed here by applying the network directly."""
+    ex = extractors.create_extractor(f"classifier:{tiny_classifier}", None)
+    test = load_split("fashion_mnist", "test", manual_dir=str(mnist_dir))
+    per_class = 4
+    by_class = {k: test["image"][test["label"] == k][:per_class] for k in range(10)}
+
+    def generate_labeled(z, labels):
+        return to_float_images(jnp.asarray(by_class[int(labels[0])]))[: len(z)]
+
+    out = class_accuracy.conditional_accuracy(
+        generate_labeled,
+        ex,
+        num_classes=10,
+        latent_dim=8,
+        latent_dist="normal",
+        per_class=per_class,
+    )
+    expected = []
+    for k in range(10):
+        x = np.asarray(by_class[k], np.float32) * (2 / 255) - 1
+        _, logits = ex.apply_fn(ex.variables, jnp.asarray(x))
+        expected.append(float(np.mean(np.asarray(logits).argmax(-1) == k)))
+    np.testing.assert_allclose(out["class_accuracy_per_class"], expected)
+    assert out["class_accuracy"] == pytest.approx(np.mean(expected))
+    inception = extractors.create_extractor("inception_v3:random", None)
+    with pytest.raises(ValueError, match="domain classifier"):
+        class_accuracy.conditional_accuracy(
+            generate_labeled,
+            inception,
+            num_classes=10,
+            latent_dim=8,
+            latent_dist="normal",
+            per_class=1,
+        )
+
+
+def test_sample_command_label(cgan_run, tiny_gan_run, tmp_path):
+    workdir, _ = cgan_run
+    out = tmp_path / "class7.png"
+    proc = run("experiments.sample", f"--workdir={workdir}", "--num=4", "--label=7", f"--out={out}")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "of class 7" in proc.stdout and Image.open(out).size == (2 * 30 + 2, 2 * 30 + 2)
+    bad = run("experiments.sample", f"--workdir={workdir}", "--label=10", f"--out={out}")
+    assert bad.returncode == 1 and "out of range" in bad.stderr and "0..9" in bad.stderr
+    uncond = run("experiments.sample", f"--workdir={tiny_gan_run}", "--label=1", f"--out={out}")
+    assert uncond.returncode == 1 and "class-conditional" in uncond.stderr
