@@ -2,12 +2,13 @@
 N(0, 0.02) init, z ~ U(-1, 1)^100).
 
   python -m experiments.train --config=configs/cifar10_dcgan.py --workdir=runs/cifar10_dcgan
+
+Arguments (configs/dcgan_common.py): tiny, loss=ns|hinge_sn|wgan_gp|ns_r1, da, examples=N,
+steps=N, conditional (with acgan or cbn).
 """
 
-from configs import base, dcgan_common
+from configs import dcgan_common
 
 
 def get_config(arg=None):
-    args = base.parse_arg(arg)
-    c = dcgan_common.get_dcgan_config("cifar10")
-    return base.apply_tiny(c) if args.get("tiny") else c
+    return dcgan_common.get_dcgan_variant("cifar10", arg)

@@ -6,6 +6,13 @@
 Same layers, widths, losses and optimizer as the JAX model; the step is the PyTorch DCGAN
 example's (one G forward, D on real and detached fake, G through the updated D). dcgan64 is the
 network of ../shared/bench/torch_dcgan64.py. Prints one JSON line like experiments.benchmark.
+
+The regularized steps, as PyTorch users write them:
+  *_wgan_gp: a WGAN-GP critic (layer norm = GroupNorm(1, C), biases), loss D(fake) - D(real) +
+    10 * (|grad D(x_hat)| - 1)^2 on random interpolates (autograd.grad with create_graph=True),
+    G loss -D(G(z)), Adam(1e-4, 0.5, 0.9);
+  *_r1: the DCGAN (batch norm) with the non-saturating loss + gamma / 2 * |grad D(real)|^2,
+    gamma = 1, the input gradient taken from the same forward pass (Mescheder et al.'s code).
 """
 
 import argparse
@@ -25,16 +32,26 @@ def _dcgan_g(nz, widths, start, nc):
     return nn.Sequential(*layers, nn.ConvTranspose2d(widths[-1], nc, 4, 2, 1, bias=False), nn.Tanh())
 
 
-def _dcgan_d(nc, widths, start):
+def _dcgan_d(nc, widths, start, norm="batch"):
     layers, prev = [], nc
+    bias = norm != "batch"
     for i, w in enumerate(widths):
-        layers += [nn.Conv2d(prev, w, 4, 2, 1, bias=False)] + ([nn.BatchNorm2d(w)] if i else []) + [nn.LeakyReLU(0.2, True)]
+        layers += [nn.Conv2d(prev, w, 4, 2, 1, bias=bias)]
+        if i and norm == "batch":
+            layers.append(nn.BatchNorm2d(w))
+        elif i and norm == "layer":  # Per-sample statistics over (C, H, W), per-channel affine.
+            layers.append(nn.GroupNorm(1, w, eps=1e-5))
+        layers.append(nn.LeakyReLU(0.2, True))
         prev = w
-    return nn.Sequential(*layers, nn.Flatten(), nn.Linear(start * start * prev, 1, bias=False))
+    return nn.Sequential(*layers, nn.Flatten(), nn.Linear(start * start * prev, 1, bias=bias))
 
 
 def build(model):
     """(G, D, nz, image shape CHW, adam lr, beta1)."""
+    if model == "dcgan64_wgan_gp":
+        return _dcgan_g(100, [512, 256, 128, 64], 4, 3), _dcgan_d(3, [64, 128, 256, 512], 4, "layer"), 100, (3, 64, 64), 1e-4, 0.5
+    if model == "dcgan64_r1":
+        return build("dcgan64")
     if model == "dcgan64":
         return _dcgan_g(100, [512, 256, 128, 64], 4, 3), _dcgan_d(3, [64, 128, 256, 512], 4), 100, (3, 64, 64), 2e-4, 0.5
     if model == "dcgan28":
@@ -55,8 +72,9 @@ def main():
     a = p.parse_args()
     torch.manual_seed(0)
     G, D, nz, shape, lr, b1 = build(a.model)
-    opt_g = torch.optim.Adam(G.parameters(), lr=lr, betas=(b1, 0.999))
-    opt_d = torch.optim.Adam(D.parameters(), lr=lr, betas=(b1, 0.999))
+    b2 = 0.9 if a.model.endswith("_wgan_gp") else 0.999
+    opt_g = torch.optim.Adam(G.parameters(), lr=lr, betas=(b1, b2))
+    opt_d = torch.optim.Adam(D.parameters(), lr=lr, betas=(b1, b2))
     bce = nn.BCEWithLogitsLoss()
     real = torch.rand(a.batch, *shape) * 2 - 1
     ones, zeros = torch.ones(a.batch), torch.zeros(a.batch)
@@ -71,8 +89,45 @@ def main():
         loss_g = bce(D(fake).view(-1), ones)
         loss_g.backward()
         opt_g.step()
-        return float(loss_d) + float(loss_g)
+        return float(loss_d.detach()) + float(loss_g.detach())
 
+    def step_wgan_gp():
+        fake = G(torch.randn(a.batch, nz))
+        opt_d.zero_grad()
+        fake_d = fake.detach()
+        eps = torch.rand(a.batch, 1, 1, 1)
+        x_hat = (eps * real + (1 - eps) * fake_d).requires_grad_(True)
+        (grad,) = torch.autograd.grad(D(x_hat).sum(), x_hat, create_graph=True)
+        gp = ((grad.flatten(1).norm(dim=1) - 1) ** 2).mean()
+        loss_d = D(fake_d).mean() - D(real).mean() + 10.0 * gp
+        loss_d.backward()
+        opt_d.step()
+        opt_g.zero_grad()
+        loss_g = -D(fake).mean()
+        loss_g.backward()
+        opt_g.step()
+        return float(loss_d.detach()) + float(loss_g.detach())
+
+    def step_r1():
+        fake = G(torch.randn(a.batch, nz))
+        opt_d.zero_grad()
+        x = real.detach().requires_grad_(True)
+        d_real = D(x).view(-1)
+        (grad,) = torch.autograd.grad(d_real.sum(), x, create_graph=True)
+        r1 = grad.flatten(1).pow(2).sum(1).mean()
+        loss_d = bce(d_real, ones) + bce(D(fake.detach()).view(-1), zeros) + 0.5 * 1.0 * r1
+        loss_d.backward()
+        opt_d.step()
+        opt_g.zero_grad()
+        loss_g = bce(D(fake).view(-1), ones)
+        loss_g.backward()
+        opt_g.step()
+        return float(loss_d.detach()) + float(loss_g.detach())
+
+    if a.model.endswith("_wgan_gp"):
+        step = step_wgan_gp  # noqa: F811
+    elif a.model.endswith("_r1"):
+        step = step_r1  # noqa: F811
     for _ in range(a.warmup):
         step()
     times = []

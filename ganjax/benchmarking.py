@@ -51,6 +51,25 @@ def _dcgan64():
     return c
 
 
+@register("dcgan64_wgan_gp", (64, 64, 3))
+def _dcgan64_wgan_gp():
+    """DCGAN-64 as a WGAN-GP: layer-norm critic, lambda 10, Adam(1e-4, 0.5, 0.9); one critic
+    update per step (n_critic = 1), so the step compares with dcgan64's."""
+    c = _dcgan64()
+    c.loss.type, c.loss.gradient_penalty, c.model.d_norm = "wasserstein", 10.0, "layer"
+    for player in ("g", "d"):
+        c.optim[player].learning_rate, c.optim[player].b2 = 1e-4, 0.9
+    return c
+
+
+@register("dcgan64_r1", (64, 64, 3))
+def _dcgan64_r1():
+    """DCGAN-64, non-saturating loss + R1 (gamma 1) on every D update (no lazy skipping)."""
+    c = _dcgan64()
+    c.loss.r1_gamma, c.loss.penalty_every = 1.0, 1
+    return c
+
+
 @register("ssl_svhn", (32, 32, 3))
 def _ssl_svhn():
     """The seeds' SVHN SSL discriminator + the 32x32 DCGAN generator."""
@@ -255,7 +274,7 @@ def run_torch_reference(model: str, batch: int, *, steps: int, warmup: int) -> d
         cmd = [sys.executable, str(shared), str(batch), str(steps), str(warmup)]
     elif model == "inception":
         cmd = [sys.executable, "-m", "experiments.torch_inception", str(batch)]
-    elif model in ("dcgan64", "dcgan28", "mlp_gan"):
+    elif model in ("dcgan64", "dcgan28", "mlp_gan", "dcgan64_wgan_gp", "dcgan64_r1"):
         cmd = [
             sys.executable,
             "-m",
