@@ -21,8 +21,31 @@ import pytest
 from configs import fashion_mnist_dcgan, fashion_mnist_gan
 from ganjax import checkpointing, losses, methods, sampling, train
 from ganjax.data import pipeline, to_float_images
+from ganjax.methods.gan import GAN
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
+
+
+class HistoryGAN(GAN):
+    """A GAN that also keeps a method-owned array state: a 4-image history of real images
+    (like CycleGAN's image buffer) and a counter. Being a Method subclass registers it, so the
+    loop's shared tests below check that `state.extra` survives resume and device counts."""
+
+    name = "history_gan_test"
+    example_config = "configs/fashion_mnist_dcgan.py:tiny"
+
+    def create_state(self, data, key, steps_per_epoch, num_steps):
+        state = super().create_state(data, key, steps_per_epoch, num_steps)
+        extra = {"history": jnp.zeros((4, *data.image_shape)), "count": jnp.zeros((), jnp.int32)}
+        return state.replace(extra=extra)
+
+    def train_step(self, state, batch, key):
+        new, metrics = super().train_step(state, batch, key)
+        newest = to_float_images(batch["image"][0, :1])  # [1, H, W, C]
+        history = jnp.concatenate([newest, state.extra["history"][:-1]])
+        return new.replace(extra={"history": history, "count": state.extra["count"] + 1}), metrics
+
+
 METHOD_NAMES = sorted(methods.registered())
 
 
@@ -44,7 +67,7 @@ def example_config(name: str, data_dir):
     module = importlib.import_module(path.removesuffix(".py").replace("/", "."))
     c = module.get_config(arg or None)
     c.data.manual_dir = str(data_dir)
-    assert methods.method_name(c) == name
+    c.method = name
     return c
 
 
@@ -59,6 +82,14 @@ def _max_diff(a, b):
 def test_every_method_has_an_example_config():
     for name in METHOD_NAMES:
         assert methods.method_class(name).example_config, name
+
+
+def test_method_extra_state_is_checkpointed(mnist_dir, tmp_path):
+    c = example_config("history_gan_test", mnist_dir)
+    train.train_and_evaluate(c, tmp_path)
+    state = sampling.restore_run(tmp_path)[0]
+    assert int(state.extra["count"]) == 6
+    assert float(jnp.abs(state.extra["history"]).sum()) > 0  # Filled with real images.
 
 
 def test_unknown_method_is_a_clear_error(mnist_dir, tmp_path):
