@@ -16,7 +16,7 @@ from typing import Any
 import ml_collections
 
 from ganjax import parallel, sampling
-from ganjax.evaluators import fid
+from ganjax.evaluators import class_accuracy, fid
 
 
 def _slug(extractor: str) -> str:
@@ -88,6 +88,19 @@ def evaluate_run(
             generator_weights=f"{generator.weights} (step {generator.step})",
         )
         result["step"] = generator.step
+        if generator.num_classes and evaluator.extractor.num_classes == generator.num_classes:
+            # A class-conditional generator: the domain classifier's accuracy on each class.
+            result.update(
+                class_accuracy.conditional_accuracy(
+                    generator.generate_labeled,
+                    evaluator.extractor,
+                    num_classes=generator.num_classes,
+                    latent_dim=generator.latent_dim,
+                    latent_dist=generator.latent_dist,
+                    per_class=max(evaluator.num_samples // generator.num_classes, 1),
+                    seed=config.eval.fid_seed,
+                )
+            )
         path = workdir / "eval" / f"{generator.step}_{name}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(result, indent=2))
@@ -110,4 +123,9 @@ def format_table(result: dict[str, Any]) -> str:
             lines.append(
                 f"{k:<22}{result[k]:>12.5g}{'' if floor is None else format(floor, '>14.5g')}"
             )
+    if "class_accuracy" in result:
+        per_class = " ".join(f"{a:.3f}" for a in result["class_accuracy_per_class"])
+        lines.append(
+            f"{'class_accuracy':<22}{result['class_accuracy']:>12.5g}  per class: {per_class}"
+        )
     return "\n".join(lines)

@@ -114,7 +114,8 @@ def restore_generator(
 def place(generator: Generator, sharding) -> Generator:
     """The same generator with its state moved to `sharding` (e.g. replicated on a mesh)."""
     method = methods.get_method(generator.config)
-    data = methods.Data(generator.image_shape, {"image_shape": list(generator.image_shape)})
+    info = {"image_shape": list(generator.image_shape), "num_classes": generator.num_classes}
+    data = methods.Data(generator.image_shape, info)
     state = jax.device_put(generator.state, sharding)
     return method.generator(state, data, use_ema=generator.weights == "ema")
 

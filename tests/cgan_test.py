@@ -175,3 +175,16 @@ def test_sample_command_label(cgan_run, tiny_gan_run, tmp_path):
     assert bad.returncode == 1 and "out of range" in bad.stderr and "0..9" in bad.stderr
     uncond = run("experiments.sample", f"--workdir={tiny_gan_run}", "--label=1", f"--out={out}")
     assert uncond.returncode == 1 and "class-conditional" in uncond.stderr
+
+
+def test_evaluate_reports_class_accuracy_beside_fid(cgan_run, tiny_classifier):
+    from ganjax import evaluation
+
+    workdir, _ = cgan_run
+    path, result = evaluation.evaluate_run(
+        workdir, extractor=f"classifier:{tiny_classifier}", num_samples=40
+    )
+    assert np.isfinite(result["fid"]) and len(result["class_accuracy_per_class"]) == 10
+    assert result["class_accuracy_protocol"]["per_class"] == 4
+    assert "class_accuracy" in evaluation.format_table(result)
+    assert json.loads(path.read_text())["class_accuracy"] == result["class_accuracy"]
