@@ -329,3 +329,22 @@ def test_ssl_generator_is_evaluated_and_baseline_is_refused(mnist_dir, tmp_path,
     train.train_and_evaluate(base, tmp_path / "base")
     with pytest.raises(sampling.NoGeneratorError, match="supervised-only baseline"):
         evaluation.evaluate_run(tmp_path / "base")
+
+
+def test_ssl_takes_the_discriminator_switches(mnist_dir):
+    """DiffAugment, the gradient penalty and R1/R2 apply to the SSL GAN's real/fake game."""
+    c = fashion_mnist_ssl.get_config("tiny")
+    c.data.manual_dir = str(mnist_dir)
+    c.data.augment = "color,translation,cutout"
+    c.loss.gradient_penalty, c.loss.r1_gamma, c.loss.r2_gamma = 10.0, 1.0, 1.0
+    method = methods.get_method(c)
+    data = method.load_data()
+    state = method.create_state(data, jax.random.key(0), 10, 100)
+    batch = {k: jnp.asarray(v) for k, v in next(iter(method.batches(data, 0))).items()}
+    state, metrics = jax.jit(method.train_step)(state, batch, jax.random.key(1))
+    for key in ("d/gradient_penalty", "d/r1_penalty", "d/r2_penalty"):
+        assert float(metrics[key]) > 0, key
+    assert all(np.isfinite(float(v)) for v in metrics.values())
+    c.model.spectral_norm = True
+    with pytest.raises(ValueError, match="DCGAN discriminator"):
+        methods.get_method(c)

@@ -29,9 +29,10 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from ganjax import augment, losses, models, optim, regularizers
+from ganjax import losses, models, optim
 from ganjax.data import BatchIterator, load_split, to_float_images
 from ganjax.methods.base import Batch, Data, Generator, Method
+from ganjax.methods.d_regularization import DRegularization
 from ganjax.train_state import NetState, TrainState
 
 G, D = "generator", "discriminator"
@@ -56,11 +57,7 @@ class GAN(Method):
         loss = config.loss
         self.loss_type = loss.type
         self.label_smoothing = loss.label_smoothing
-        self.gp_weight = float(loss.get("gradient_penalty", 0.0))
-        self.r1_gamma = float(loss.get("r1_gamma", 0.0))
-        self.r2_gamma = float(loss.get("r2_gamma", 0.0))
-        self.penalty_every = int(loss.get("penalty_every", 1) or 1)
-        self.policy = augment.parse_policy(config.data.get("augment", ""))
+        self.reg = DRegularization(config)
         losses.check_loss_type(self.loss_type)
 
     # -- data -------------------------------------------------------------------------------
@@ -142,12 +139,9 @@ class GAN(Method):
         return (x,) if cond is None else (x, cond)
 
     # -- the step ---------------------------------------------------------------------------
-    def _augment(self, x: jax.Array, key: jax.Array) -> jax.Array:
-        return augment.diff_augment(x, key, self.policy) if self.policy else x
-
     def _d_loss(self, d: NetState, d_params, coll, real, fake, real_cond, fake_cond, key, reg_on):
         k_real, k_fake, k_gp = jax.random.split(jax.random.fold_in(key, 1), 3)
-        real, fake = self._augment(real, k_real), self._augment(fake, k_fake)
+        real, fake = self.reg.augment(real, k_real), self.reg.augment(fake, k_fake)
         real_out, coll_out = d.apply(
             *self._inputs(real, real_cond), params=d_params, collections=coll
         )
@@ -171,28 +165,16 @@ class GAN(Method):
             "fake_prob": jax.nn.sigmoid(fake_logits).mean(),
         }
 
-        # Penalties see D as the losses do (train mode, same augmented inputs); their forward
-        # passes' batch statistics are not kept.
         def logits_fn(cond):
             return lambda x: self.split_d_output(
                 d.apply(*self._inputs(x, cond), params=d_params, collections=coll)[0]
             )[0]
 
-        if self.gp_weight:
-            gp, gp_m = regularizers.gradient_penalty(logits_fn(real_cond), real, fake, k_gp)
-            loss = loss + self.gp_weight * gp
-            metrics.update(gradient_penalty=gp, gp_grad_norm=gp_m["grad_norm"])
-        for gamma, name, x, cond in (
-            (self.r1_gamma, "r1", real, real_cond),
-            (self.r2_gamma, "r2", fake, fake_cond),
-        ):
-            if gamma:
-                fn = regularizers.r1_penalty if name == "r1" else regularizers.r2_penalty
-                pen, _ = regularizers.apply_lazily(
-                    reg_on, self.penalty_every, lambda f=fn, xx=x, c=cond: f(logits_fn(c), xx)
-                )
-                loss = loss + 0.5 * gamma * pen
-                metrics[f"{name}_penalty"] = pen
+        penalty, pen_metrics = self.reg.penalties(
+            logits_fn(real_cond), logits_fn(fake_cond), real, fake, k_gp, reg_on
+        )
+        metrics.update(pen_metrics)
+        loss = loss + penalty
         return loss, (metrics, coll_out)
 
     def train_step(self, state: TrainState, batch: Batch, key: jax.Array):
@@ -242,7 +224,7 @@ class GAN(Method):
         k_aug = jax.random.fold_in(keys[-1], 3)
 
         def g_loss_fn(fake):
-            out, coll = d.apply(*self._inputs(self._augment(fake, k_aug), g_cond))
+            out, coll = d.apply(*self._inputs(self.reg.augment(fake, k_aug), g_cond))
             logits, aux = self.split_d_output(out)
             loss = losses.generator_loss(fake_logits=logits, loss_type=self.loss_type)
             aux_loss, aux_metrics = self.g_aux_loss(aux, g_cond)

@@ -24,6 +24,7 @@ from absl import logging
 from ganjax import losses, models, optim
 from ganjax.data import BatchIterator, labeled, load_split, to_float_images
 from ganjax.methods.base import Batch, Data, Generator, Method
+from ganjax.methods.d_regularization import DRegularization
 from ganjax.models.ssl import create_ssl_models
 from ganjax.train_state import NetState, TrainState
 
@@ -63,6 +64,8 @@ class SemiSupervisedGAN(Method):
                 "generator; set it to 0."
             )
         self.mode = "supervised-only baseline" if self.supervised_only else "semi-supervised GAN"
+        self.reg = DRegularization(config)
+        models.check_discriminator_options(config.model)
         self.progress_keys = tuple((k, k) for k in ("d/loss", "d/loss_sup", "d/train_accuracy")) + (
             () if self.supervised_only else (("g/loss", "g/loss"),)
         )
@@ -174,14 +177,30 @@ class SemiSupervisedGAN(Method):
             (logits, feats), coll = d.apply(x, params=params, collections=coll, rngs=rngs(i))
             return logits, feats, coll
 
+        # DiffAugment and the penalties (config.data.augment, config.loss.gradient_penalty,
+        # r1_gamma, r2_gamma) on the real/fake game: D's real/fake logit is its gan_logit.
+        aug_key = jax.random.fold_in(k[0], 7)
+        aug = lambda x, i: self.reg.augment(x, jax.random.fold_in(aug_key, i))
+
         def d_loss_fn(d_params, fake):
-            lab_logits, _, coll = d_apply(d_params, d.collections, x_lab, 0)
+            lab_logits, _, coll = d_apply(d_params, d.collections, aug(x_lab, 0), 0)
             unl_logits = fake_logits = None
+            penalty, pen_metrics = 0.0, {}
             if not self.supervised_only:
-                unl_logits, _, coll = d_apply(
-                    d_params, coll, to_float_images(batch["unl_image"]), 1
-                )
+                real, fake = aug(to_float_images(batch["unl_image"]), 1), aug(fake, 2)
+                unl_logits, _, coll = d_apply(d_params, coll, real, 1)
                 fake_logits, _, coll = d_apply(d_params, coll, fake, 2)
+                gan_logit_fn = lambda x, i: losses.gan_logit(
+                    d_apply(d_params, d.collections, x, i)[0], extra_class=self.extra_class
+                )
+                penalty, pen_metrics = self.reg.penalties(
+                    lambda x: gan_logit_fn(x, 1),
+                    lambda x: gan_logit_fn(x, 2),
+                    real,
+                    fake,
+                    jax.random.fold_in(aug_key, 3),
+                    state.step,
+                )
             loss, parts = losses.ssl_discriminator_loss(
                 lab_logits=lab_logits,
                 labels=y_lab,
@@ -193,7 +212,7 @@ class SemiSupervisedGAN(Method):
             )
             num_real = lab_logits.shape[-1] - int(self.extra_class)
             parts["train_accuracy"] = jnp.mean(jnp.argmax(lab_logits[:, :num_real], -1) == y_lab)
-            return loss, (parts, coll)
+            return loss + penalty, ({**parts, **pen_metrics}, coll)
 
         z = models.sample_latents(k[3], b, c.model.latent_dim, c.model.latent_dist)
         fake = None
@@ -212,11 +231,10 @@ class SemiSupervisedGAN(Method):
         if not self.supervised_only:
             # The generator's loss through the updated D (its batch statistics not updated here).
             def g_loss_fn(fake):
-                fake_logits, fake_feats, _ = d_apply(d.params, d.collections, fake, 2)
+                fake_logits, fake_feats, _ = d_apply(d.params, d.collections, aug(fake, 4), 2)
                 if c.loss.generator == "feature_matching":
-                    _, real_feats, _ = d_apply(
-                        d.params, d.collections, to_float_images(batch["unl2_image"]), 1
-                    )
+                    real2 = aug(to_float_images(batch["unl2_image"]), 5)
+                    _, real_feats, _ = d_apply(d.params, d.collections, real2, 1)
                     return losses.feature_matching_loss(
                         real_features=real_feats,
                         fake_features=fake_feats,

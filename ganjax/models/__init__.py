@@ -11,7 +11,9 @@ import ml_collections
 from ganjax.models.dcgan import DCGANDiscriminator, DCGANGenerator
 from ganjax.models.mlp import MLPDiscriminator, MLPGenerator
 
-ModelFactory = Callable[[ml_collections.ConfigDict, tuple[int, int, int]], tuple[nn.Module, nn.Module]]
+ModelFactory = Callable[
+    [ml_collections.ConfigDict, tuple[int, int, int]], tuple[nn.Module, nn.Module]
+]
 
 
 def _mlp(cfg: ml_collections.ConfigDict, image_shape: tuple[int, int, int]):
@@ -47,6 +49,22 @@ def _dcgan(cfg: ml_collections.ConfigDict, image_shape: tuple[int, int, int]):
 MODELS: dict[str, ModelFactory] = {"mlp": _mlp, "dcgan": _dcgan}
 
 
+def check_discriminator_options(cfg: ml_collections.ConfigDict) -> None:
+    """config.model.spectral_norm and d_norm exist for the DCGAN discriminator only.
+
+    Raises:
+      ValueError: when either is set for another model family.
+    """
+    if cfg.name == "dcgan":
+        return
+    if cfg.get("spectral_norm") or cfg.get("d_norm", "batch") != "batch":
+        raise ValueError(
+            f"config.model.spectral_norm / config.model.d_norm are implemented for the DCGAN "
+            f"discriminator; model '{cfg.name}' has its own normalization. Leave them at "
+            "False / 'batch'."
+        )
+
+
 def create_models(
     cfg: ml_collections.ConfigDict, image_shape: tuple[int, int, int]
 ) -> tuple[nn.Module, nn.Module]:
@@ -57,6 +75,7 @@ def create_models(
     """
     if cfg.name not in MODELS:
         raise ValueError(f"Unknown model '{cfg.name}'; choose one of {sorted(MODELS)}")
+    check_discriminator_options(cfg)
     return MODELS[cfg.name](cfg, tuple(image_shape))
 
 
@@ -68,4 +87,6 @@ def sample_latents(key: jax.Array, num: int, dim: int, dist: str) -> jax.Array:
         return jax.random.uniform(key, (num, dim))
     if dist == "normal":
         return jax.random.normal(key, (num, dim))
-    raise ValueError(f"Unknown latent distribution '{dist}'; use 'uniform', 'uniform01' or 'normal'")
+    raise ValueError(
+        f"Unknown latent distribution '{dist}'; use 'uniform', 'uniform01' or 'normal'"
+    )
