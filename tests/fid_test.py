@@ -1,9 +1,6 @@
 """The sample-quality evaluator: protocol, reference cache, floor, best checkpoint, devices."""
 
 import json
-import os
-import subprocess
-import sys
 import textwrap
 
 import jax.numpy as jnp
@@ -13,8 +10,7 @@ import pytest
 from configs import fashion_mnist_dcgan
 from ganjax import checkpointing, evaluation, parallel, sampling, train
 from ganjax.evaluators import extractors, fid, reference_stats
-
-REPO = __import__("pathlib").Path(__file__).resolve().parents[1]
+from tests import fixtures
 
 
 def _config(mnist_dir, cache_dir, extractor, num_samples=64):
@@ -246,21 +242,7 @@ def test_one_device_equals_four_devices(mnist_dir, tmp_path, tiny_gan_run, tiny_
             out[n]["devices"] = r["protocol"]["num_devices"]
         print(json.dumps(out))
     """)
-    env = {
-        **os.environ,
-        "XLA_FLAGS": "--xla_force_host_platform_device_count=4",
-        "JAX_PLATFORMS": "cpu",
-    }
-    proc = subprocess.run(
-        [sys.executable, "-c", script],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    out = fixtures.run_on_forced_devices(script)
     print(out)
     assert out["1"]["devices"] == 1 and out["4"]["devices"] == 4
     for k in out["1"]:

@@ -33,7 +33,9 @@ def write_idx(path: pathlib.Path, array: np.ndarray, compress: bool = True) -> N
         path.write_bytes(data)
 
 
-def make_mnist(directory: pathlib.Path, n_train: int = 256, n_test: int = 64, compress: bool = True) -> pathlib.Path:
+def make_mnist(
+    directory: pathlib.Path, n_train: int = 256, n_test: int = 64, compress: bool = True
+) -> pathlib.Path:
     directory.mkdir(parents=True, exist_ok=True)
     suffix = ".gz" if compress else ""
     for prefix, n, seed in (("train", n_train, 0), ("t10k", n_test, 1)):
@@ -50,16 +52,23 @@ def make_svhn(directory: pathlib.Path, n_train: int = 64, n_test: int = 32) -> p
     for split, n, seed in (("train", n_train, 2), ("test", n_test, 3)):
         images, labels = _pattern_images(n, 32, 32, 3, seed)
         y = np.where(labels == 0, 10, labels).reshape(-1, 1)  # SVHN's .mat labels 0 as 10.
-        scipy.io.savemat(directory / f"{split}_32x32.mat", {"X": images.transpose(1, 2, 3, 0), "y": y})
+        scipy.io.savemat(
+            directory / f"{split}_32x32.mat", {"X": images.transpose(1, 2, 3, 0), "y": y}
+        )
     return directory
 
 
-def make_cifar10(directory: pathlib.Path, per_batch: int = 20, as_tarball: bool = False) -> pathlib.Path:
+def make_cifar10(
+    directory: pathlib.Path, per_batch: int = 20, as_tarball: bool = False
+) -> pathlib.Path:
     directory.mkdir(parents=True, exist_ok=True)
     files = {}
     for i, name in enumerate([f"data_batch_{k}" for k in range(1, 6)] + ["test_batch"]):
         images, labels = _pattern_images(per_batch, 32, 32, 3, 10 + i)
-        d = {b"data": images.transpose(0, 3, 1, 2).reshape(per_batch, -1), b"labels": labels.tolist()}
+        d = {
+            b"data": images.transpose(0, 3, 1, 2).reshape(per_batch, -1),
+            b"labels": labels.tolist(),
+        }
         files[name] = pickle.dumps(d)
     if as_tarball:
         with tarfile.open(directory / "cifar-10-python.tar.gz", "w:gz") as tar:
@@ -97,3 +106,31 @@ def make_celeba(directory: pathlib.Path, n: int = 12) -> pathlib.Path:
     (directory / "list_attr_celeba.txt").write_text("\n".join(attr_lines) + "\n")
     (directory / "list_eval_partition.txt").write_text("\n".join(part_lines) + "\n")
     return directory
+
+
+def run_on_forced_devices(script: str, num_devices: int = 4, timeout: int = 600) -> dict:
+    """Runs `script` in a fresh Python with `num_devices` forced CPU devices (XLA_FLAGS must be
+    set before JAX starts) from the repository root; returns the JSON of its last stdout line."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    repo = pathlib.Path(__file__).resolve().parents[1]
+    env = {
+        **os.environ,
+        "XLA_FLAGS": f"--xla_force_host_platform_device_count={num_devices}",
+        "JAX_PLATFORMS": "cpu",
+        "PYTHONPATH": str(repo),
+    }
+    proc = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=repo,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])

@@ -7,10 +7,6 @@ registered.
 
 import importlib
 import json
-import os
-import pathlib
-import subprocess
-import sys
 import textwrap
 
 import jax
@@ -22,8 +18,7 @@ from configs import fashion_mnist_dcgan, fashion_mnist_gan
 from ganjax import checkpointing, losses, methods, sampling, train
 from ganjax.data import pipeline, to_float_images
 from ganjax.methods.gan import GAN
-
-REPO = pathlib.Path(__file__).resolve().parents[1]
+from tests import fixtures
 
 
 class HistoryGAN(GAN):
@@ -206,22 +201,7 @@ def test_one_device_equals_four_devices(name, mnist_dir, tmp_path):
                               for a, b in zip(leaves[1], leaves[4]))
         print(json.dumps(out))
     """)
-    env = {
-        **os.environ,
-        "XLA_FLAGS": "--xla_force_host_platform_device_count=4",
-        "JAX_PLATFORMS": "cpu",
-        "PYTHONPATH": str(REPO),
-    }
-    proc = subprocess.run(
-        [sys.executable, "-c", script],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    out = fixtures.run_on_forced_devices(script)
     print(name, out)
     assert out["max_diff"] < 1e-5
     assert out["d_loss_1"] == pytest.approx(out["d_loss_4"], abs=1e-5)
