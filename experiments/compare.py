@@ -5,7 +5,8 @@
 
 Runs are grouped by folder name with a trailing `_seed<N>` removed (`ns_da_seed0` and
 `ns_da_seed1` form the group `ns_da`); the std is the sample std over the group's runs (ddof 1).
-A run without results.json, or without a metric, is reported as missing, never silently dropped.
+A run without results.json is listed as unfinished; a cell whose metric some of the group's runs
+lack says over how many runs it is taken ("(n=1)").
 """
 
 import glob
@@ -40,10 +41,13 @@ def table(run_dirs: list[pathlib.Path], metrics: list[str]) -> str:
             vals = np.asarray([r[m] for r in results if r.get(m) is not None], np.float64)
             if len(vals) == 0:
                 cells.append("-")
-            elif len(vals) == 1:
-                cells.append(f"{vals[0]:.4g}")
             else:
-                cells.append(f"{vals.mean():.4g} +- {vals.std(ddof=1):.2g}")
+                cell = (
+                    f"{vals[0]:.4g}"
+                    if len(vals) == 1
+                    else (f"{vals.mean():.4g} +- {vals.std(ddof=1):.2g}")
+                )
+                cells.append(cell if len(vals) == len(results) else f"{cell} (n={len(vals)})")
         lines.append(f"| {name} | {len(results)} | " + " | ".join(cells) + " |")
     if missing:
         lines.append(f"\nNo results.json (unfinished or failed): {', '.join(missing)}")

@@ -22,11 +22,17 @@ flags.mark_flags_as_required(["config", "workdir"])
 def main(argv):
     del argv
     common.setup_logging()
-    host.tune_allocator(single_arena=host.wants_single_arena(_CONFIG.value.model.name))  # Before JAX starts.
+    host.tune_allocator(
+        single_arena=host.wants_single_arena(_CONFIG.value.model.name)
+    )  # Before JAX starts.
     try:
         if methods.method_name(_CONFIG.value) != "ssl_gan":
-            raise ValueError("experiments.reproduce takes a semi-supervised config (config.method = 'ssl_gan')")
-        reproduce.run_reproduction(_CONFIG.value, _WORKDIR.value, _SEEDS.value, with_baseline=_BASELINE.value)
+            raise ValueError(
+                "experiments.reproduce takes a semi-supervised config (config.method = 'ssl_gan')"
+            )
+        reproduce.run_reproduction(
+            _CONFIG.value, _WORKDIR.value, _SEEDS.value, with_baseline=_BASELINE.value
+        )
     except common.USER_ERRORS as e:
         common.fail(e)
     print(open(f"{_WORKDIR.value}/reproduction.md").read())

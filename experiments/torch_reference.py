@@ -25,11 +25,17 @@ from torch import nn
 
 
 def _dcgan_g(nz, widths, start, nc):
-    layers = [nn.Linear(nz, start * start * widths[0], bias=False), nn.Unflatten(1, (widths[0], start, start)),
-              nn.BatchNorm2d(widths[0]), nn.ReLU(True)]
+    layers = [
+        nn.Linear(nz, start * start * widths[0], bias=False),
+        nn.Unflatten(1, (widths[0], start, start)),
+        nn.BatchNorm2d(widths[0]),
+        nn.ReLU(True),
+    ]
     for a, b in zip(widths, widths[1:]):
         layers += [nn.ConvTranspose2d(a, b, 4, 2, 1, bias=False), nn.BatchNorm2d(b), nn.ReLU(True)]
-    return nn.Sequential(*layers, nn.ConvTranspose2d(widths[-1], nc, 4, 2, 1, bias=False), nn.Tanh())
+    return nn.Sequential(
+        *layers, nn.ConvTranspose2d(widths[-1], nc, 4, 2, 1, bias=False), nn.Tanh()
+    )
 
 
 def _dcgan_d(nc, widths, start, norm="batch"):
@@ -49,13 +55,34 @@ def _dcgan_d(nc, widths, start, norm="batch"):
 def build(model):
     """(G, D, nz, image shape CHW, adam lr, beta1)."""
     if model == "dcgan64_wgan_gp":
-        return _dcgan_g(100, [512, 256, 128, 64], 4, 3), _dcgan_d(3, [64, 128, 256, 512], 4, "layer"), 100, (3, 64, 64), 1e-4, 0.5
+        return (
+            _dcgan_g(100, [512, 256, 128, 64], 4, 3),
+            _dcgan_d(3, [64, 128, 256, 512], 4, "layer"),
+            100,
+            (3, 64, 64),
+            1e-4,
+            0.5,
+        )
     if model == "dcgan64_r1":
         return build("dcgan64")
     if model == "dcgan64":
-        return _dcgan_g(100, [512, 256, 128, 64], 4, 3), _dcgan_d(3, [64, 128, 256, 512], 4), 100, (3, 64, 64), 2e-4, 0.5
+        return (
+            _dcgan_g(100, [512, 256, 128, 64], 4, 3),
+            _dcgan_d(3, [64, 128, 256, 512], 4),
+            100,
+            (3, 64, 64),
+            2e-4,
+            0.5,
+        )
     if model == "dcgan28":
-        return _dcgan_g(100, [128, 64], 7, 1), _dcgan_d(1, [64, 128], 7), 100, (1, 28, 28), 2e-4, 0.5
+        return (
+            _dcgan_g(100, [128, 64], 7, 1),
+            _dcgan_d(1, [64, 128], 7),
+            100,
+            (1, 28, 28),
+            2e-4,
+            0.5,
+        )
     if model == "mlp_gan":
         g = nn.Sequential(nn.Linear(100, 128), nn.LeakyReLU(0.01), nn.Linear(128, 784), nn.Tanh())
         d = nn.Sequential(nn.Flatten(), nn.Linear(784, 128), nn.LeakyReLU(0.01), nn.Linear(128, 1))
@@ -136,8 +163,18 @@ def main():
         step()
         times.append(time.perf_counter() - t)
     med = statistics.median(times)
-    print(json.dumps({"framework": "torch", "model": a.model, "batch": a.batch, "threads": torch.get_num_threads(),
-                      "median_step_s": round(med, 5), "images_per_sec": round(a.batch / med, 2)}))
+    print(
+        json.dumps(
+            {
+                "framework": "torch",
+                "model": a.model,
+                "batch": a.batch,
+                "threads": torch.get_num_threads(),
+                "median_step_s": round(med, 5),
+                "images_per_sec": round(a.batch / med, 2),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -1,9 +1,12 @@
 """Evaluating a finished (or running) run's generator after training: experiments.evaluate.
 
-Restores the generator of a run folder (GAN or semi-supervised GAN), computes every metric with
-the configured or given extractor, writes `<workdir>/eval/<step>_<extractor>.json` and returns
-it; `real_only` computes the real-vs-real floor alone
-(`<workdir>/eval/real_vs_real_<extractor>.json`).
+Restores the generator of a run folder (any training method with a generator: GAN,
+conditional GAN, semi-supervised GAN), computes every metric with the configured or given
+extractor, writes `<workdir>/eval/<step>_<extractor>.json` and returns it; `real_only` computes
+the real-vs-real floor alone (`<workdir>/eval/real_vs_real_<extractor>.json`). For a
+class-conditional generator the result also has the domain classifier's per-class accuracy when
+the extractor is that classifier (`classifier:<dataset>`; Inception's ImageNet classes do not
+apply).
 """
 
 from __future__ import annotations

@@ -25,7 +25,10 @@ def create_schedule(cfg: ml_collections.ConfigDict, steps_per_epoch: int, num_st
     if cfg.schedule == "linear_decay":
         start = int(num_steps * cfg.decay_start_fraction)
         return optax.join_schedules(
-            [optax.constant_schedule(lr), optax.linear_schedule(lr, 0.0, max(num_steps - start, 1))],
+            [
+                optax.constant_schedule(lr),
+                optax.linear_schedule(lr, 0.0, max(num_steps - start, 1)),
+            ],
             [start],
         )
     raise ValueError(
@@ -43,16 +46,25 @@ def create_optimizer(
     # g / sqrt(v + 1e-8), i.e. eps=0, eps_root=1e-8).
     tx = optax.adam(
         create_schedule(cfg, steps_per_epoch, num_steps),
-        b1=cfg.b1, b2=cfg.b2, eps=cfg.get("eps", 1e-8), eps_root=cfg.get("eps_root", 0.0),
+        b1=cfg.b1,
+        b2=cfg.b2,
+        eps=cfg.get("eps", 1e-8),
+        eps_root=cfg.get("eps_root", 0.0),
     )
     if cfg.get("grad_clip_norm"):
         tx = optax.chain(optax.clip_by_global_norm(cfg.grad_clip_norm), tx)
     return tx
 
 
-def create_optimizers(config: ml_collections.ConfigDict, steps_per_epoch: int, num_steps: int):
-    """Returns (generator_tx, discriminator_tx): two independent optimizers."""
+def create_optimizers(
+    config: ml_collections.ConfigDict, steps_per_epoch: int, num_steps: int, d_steps: int = 1
+):
+    """Returns (generator_tx, discriminator_tx): two independent optimizers.
+
+    `steps_per_epoch` and `num_steps` count training (generator) steps; the discriminator takes
+    `d_steps` updates per step, so its schedule counts `d_steps` times as many updates.
+    """
     return (
         create_optimizer(config.optim.g, steps_per_epoch, num_steps),
-        create_optimizer(config.optim.d, steps_per_epoch, num_steps),
+        create_optimizer(config.optim.d, steps_per_epoch * d_steps, num_steps * d_steps),
     )

@@ -15,6 +15,7 @@ import ml_collections
 import numpy as np
 
 from ganjax import checkpointing, methods, models
+from ganjax.checkpointing import CheckpointError
 from ganjax.methods.base import Generator
 from ganjax.train_state import TrainState
 
@@ -78,6 +79,13 @@ def restore_run(
     if config.get("task") == "classifier":
         raise NoGeneratorError(
             f"{workdir} is a 'classifier' run: it has no generator to sample from or evaluate."
+        )
+    if "method" not in config:
+        raise CheckpointError(
+            f"{workdir} was written before ganjax's training methods (config.json has no "
+            "'method'): its checkpoint holds the old GANTrainState/SSLTrainState layout, which "
+            "this version does not read. Retrain it, or use a ganjax checkout from before "
+            "2026-12-01 to sample from it."
         )
     method = methods.get_method(config)
     data = method.data_from_info(info)

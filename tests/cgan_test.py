@@ -188,3 +188,24 @@ def test_evaluate_reports_class_accuracy_beside_fid(cgan_run, tiny_classifier):
     assert result["class_accuracy_protocol"]["per_class"] == 4
     assert "class_accuracy" in evaluation.format_table(result)
     assert json.loads(path.read_text())["class_accuracy"] == result["class_accuracy"]
+
+
+@pytest.mark.parametrize("arg", ["tiny,loss=hinge_sn", "tiny,loss=hinge_sn,acgan"])
+def test_spectral_norm_covers_the_class_embedding_and_head(mnist_dir, arg):
+    """With spectral norm, the projection's embedding (or AC-GAN's head) is normalized too:
+    its sigma converges to numpy's top singular value."""
+    c = _config(mnist_dir, arg)
+    _, d = create_conditional_models(c.model, (28, 28, 1), 10)
+    x = jax.random.uniform(jax.random.key(0), (4, 28, 28, 1), minval=-1, maxval=1)
+    y = jnp.arange(4)
+    v = d.init(jax.random.key(1), x, y, train=False)
+    step = jax.jit(lambda v: d.apply(v, x, y, train=True, mutable=["batch_stats"])[1])
+    for _ in range(60):
+        v = {**v, **step(v)}
+    name = "Embed_0" if "acgan" not in arg else "Dense_0"
+    leaf = "embedding" if name == "Embed_0" else "kernel"
+    stats = v["batch_stats"]["SpectralNorm_0"]
+    sigma = float(stats[f"{name}/{leaf}/sigma"])
+    w = np.asarray(v["params"][name][leaf])
+    top = np.linalg.svd(w.reshape(-1, w.shape[-1]), compute_uv=False)[0]
+    assert sigma == pytest.approx(top, rel=1e-3)

@@ -102,3 +102,33 @@ def test_unknown_augment_policy_names_the_key(mnist_dir):
     config = _config(mnist_dir, **{"data.augment": "color,zoom"})
     with pytest.raises(ValueError, match="config.data.augment"):
         methods.get_method(config)
+
+
+@pytest.mark.parametrize(
+    "overrides, match",
+    [
+        ({"train.d_steps": 0}, "config.train.d_steps"),
+        ({"loss.penalty_every": 0}, "config.loss.penalty_every"),
+        ({"loss.type": "wgan"}, "config.loss.type 'wgan'"),
+        ({"model.d_norm": "group"}, "config.model.d_norm 'group'"),
+    ],
+)
+def test_bad_switches_name_their_key(mnist_dir, overrides, match):
+    config = _config(mnist_dir, **overrides)
+    with pytest.raises(ValueError, match=match):
+        method = methods.get_method(config)
+        method.create_state(methods.Data((28, 28, 1), {}), jax.random.key(0), 1, 1)
+
+
+def test_d_schedule_counts_d_updates(mnist_dir):
+    """With d_steps = 3 and a linear decay, D's learning rate reaches 0 with G's, at the end."""
+    from ganjax import optim
+
+    config = _config(mnist_dir, **{"train.d_steps": 3})
+    for player in ("g", "d"):
+        config.optim[player].schedule = "linear_decay"
+    g_tx, d_tx = optim.create_optimizers(config, 10, 100, d_steps=3)
+    g_sched = optim.create_schedule(config.optim.g, 10, 100)
+    d_sched = optim.create_schedule(config.optim.d, 30, 300)
+    assert float(d_sched(150)) == pytest.approx(float(g_sched(50)))  # Halfway for both.
+    assert float(d_sched(299)) > 0 and float(d_sched(300)) == 0.0

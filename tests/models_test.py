@@ -83,12 +83,16 @@ def test_generator_output_independent_of_conv_transpose_impl():
     z = jax.random.normal(jax.random.key(0), (4, 100))
     outs = []
     for impl in ("direct", "subpixel", "gemm", "winograd", "auto"):
-        g = dcgan.DCGANGenerator(resolution=32, channels=3, base_features=8, conv_transpose_impl=impl)
+        g = dcgan.DCGANGenerator(
+            resolution=32, channels=3, base_features=8, conv_transpose_impl=impl
+        )
         variables = g.init(jax.random.key(1), z, train=False)  # Same parameters for both.
         outs.append(g.apply(variables, z, train=True, mutable=["batch_stats"])[0])
     for out in outs[1:]:
         np.testing.assert_allclose(out, outs[0], atol=1e-5)
-    assert ops.default_conv_transpose_impl() == ("winograd" if jax.default_backend() == "cpu" else "direct")
+    assert ops.default_conv_transpose_impl() == (
+        "winograd" if jax.default_backend() == "cpu" else "direct"
+    )
 
 
 def test_discriminator_output_independent_of_conv_impl():
@@ -112,32 +116,54 @@ def test_batch_norm_act_matches_flax_batch_norm(activation, shape):
     rng = np.random.default_rng(0)
     x = jnp.asarray(rng.normal(size=shape) * 3 + 1.5, jnp.float32)  # Off-center, as conv outputs.
     w = jnp.asarray(rng.normal(size=shape), jnp.float32)
-    act = {"none": lambda u: u, "relu": jax.nn.relu, "leaky_relu": lambda u: nn.leaky_relu(u, 0.2)}[activation]
+    act = {"none": lambda u: u, "relu": jax.nn.relu, "leaky_relu": lambda u: nn.leaky_relu(u, 0.2)}[
+        activation
+    ]
     ref = nn.BatchNorm(use_running_average=False, momentum=0.9, epsilon=1e-5)
-    new = layers.BatchNorm(use_running_average=False, momentum=0.9, epsilon=1e-5, activation=activation, leaky_slope=0.2)
+    new = layers.BatchNorm(
+        use_running_average=False,
+        momentum=0.9,
+        epsilon=1e-5,
+        activation=activation,
+        leaky_slope=0.2,
+    )
     ref_vars, new_vars = ref.init(jax.random.key(0), x), new.init(jax.random.key(0), x)
     assert jax.tree.structure(ref_vars) == jax.tree.structure(new_vars)
     c = shape[-1]
     variables = {
-        "params": {"scale": jnp.asarray(rng.normal(size=c) + 1, jnp.float32), "bias": jnp.asarray(rng.normal(size=c), jnp.float32)},
-        "batch_stats": {"mean": jnp.asarray(rng.normal(size=c), jnp.float32), "var": jnp.asarray(rng.uniform(0.5, 2, size=c), jnp.float32)},
+        "params": {
+            "scale": jnp.asarray(rng.normal(size=c) + 1, jnp.float32),
+            "bias": jnp.asarray(rng.normal(size=c), jnp.float32),
+        },
+        "batch_stats": {
+            "mean": jnp.asarray(rng.normal(size=c), jnp.float32),
+            "var": jnp.asarray(rng.uniform(0.5, 2, size=c), jnp.float32),
+        },
     }
 
     def loss(module, activation_fn, variables, x):
         y, updates = module.apply(variables, x, mutable=["batch_stats"])
         return jnp.sum(activation_fn(y) * w), (y, updates["batch_stats"])
 
-    (ref_loss, (ref_y, ref_stats)), ref_grads = jax.value_and_grad(functools.partial(loss, ref, act), (0, 1), has_aux=True)(variables, x)
-    (new_loss, (new_y, new_stats)), new_grads = jax.value_and_grad(functools.partial(loss, new, lambda u: u), (0, 1), has_aux=True)(variables, x)
+    (ref_loss, (ref_y, ref_stats)), ref_grads = jax.value_and_grad(
+        functools.partial(loss, ref, act), (0, 1), has_aux=True
+    )(variables, x)
+    (new_loss, (new_y, new_stats)), new_grads = jax.value_and_grad(
+        functools.partial(loss, new, lambda u: u), (0, 1), has_aux=True
+    )(variables, x)
     np.testing.assert_allclose(new_y, act(ref_y), atol=1e-5)
     for a, b in zip(jax.tree.leaves(ref_stats), jax.tree.leaves(new_stats)):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
-    for a, b in zip(jax.tree.leaves(ref_grads[0]["params"]), jax.tree.leaves(new_grads[0]["params"])):
+    for a, b in zip(
+        jax.tree.leaves(ref_grads[0]["params"]), jax.tree.leaves(new_grads[0]["params"])
+    ):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(new_grads[1], ref_grads[1], rtol=1e-4, atol=1e-4)
     # Evaluation mode uses the running statistics.
     ref_eval = act(nn.BatchNorm(use_running_average=True, epsilon=1e-5).apply(variables, x))
-    new_eval = layers.BatchNorm(use_running_average=True, epsilon=1e-5, activation=activation, leaky_slope=0.2).apply(variables, x)
+    new_eval = layers.BatchNorm(
+        use_running_average=True, epsilon=1e-5, activation=activation, leaky_slope=0.2
+    ).apply(variables, x)
     np.testing.assert_allclose(new_eval, ref_eval, atol=1e-5)
 
 

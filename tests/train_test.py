@@ -87,6 +87,30 @@ def test_method_extra_state_is_checkpointed(mnist_dir, tmp_path):
     assert float(jnp.abs(state.extra["history"]).sum()) > 0  # Filled with real images.
 
 
+def test_two_methods_with_one_name_are_refused():
+    class Twin(GAN):
+        name = "history_gan_test"  # Already HistoryGAN's.
+
+    try:
+        with pytest.raises(ValueError, match="Two training methods are called"):
+            methods.registered()
+    finally:
+        Twin.name = ""  # Unregister (subclasses register themselves by their own name).
+    assert methods.registered()["gan"] is GAN  # A subclass never inherits its parent's name.
+
+
+def test_run_from_before_methods_is_a_clear_error(tiny_gan_run, tmp_path):
+    import shutil
+
+    old = tmp_path / "old"
+    shutil.copytree(tiny_gan_run, old)
+    config = json.loads((old / "config.json").read_text())
+    del config["method"]
+    (old / "config.json").write_text(json.dumps(config))
+    with pytest.raises(checkpointing.CheckpointError, match="before ganjax's training methods"):
+        sampling.restore_generator(old)
+
+
 def test_unknown_method_is_a_clear_error(mnist_dir, tmp_path):
     c = tiny(fashion_mnist_gan, mnist_dir, method="gann")
     with pytest.raises(ValueError, match="Unknown config.method 'gann'.*gan"):

@@ -3,4 +3,11 @@
 from ganjax.data.pipeline import BatchIterator, prefetch, to_float_images
 from ganjax.data.sources import DATASETS, DatasetNotFoundError, load_split
 
-__all__ = ["BatchIterator", "prefetch", "to_float_images", "DATASETS", "DatasetNotFoundError", "load_split"]
+__all__ = [
+    "BatchIterator",
+    "prefetch",
+    "to_float_images",
+    "DATASETS",
+    "DatasetNotFoundError",
+    "load_split",
+]

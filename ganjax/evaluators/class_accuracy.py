@@ -18,6 +18,18 @@ from ganjax import models
 from ganjax.evaluators import extractors, fid
 
 
+_JITTED: dict[int, tuple[extractors.FeatureExtractor, Callable]] = {}
+
+
+def _classifier(extractor: extractors.FeatureExtractor) -> Callable:
+    """The extractor's jitted (variables, images) -> (features, logits), compiled once per
+    extractor (evaluation runs every epoch during training)."""
+    hit = _JITTED.get(id(extractor))
+    if hit is None or hit[0] is not extractor:
+        hit = _JITTED[id(extractor)] = (extractor, jax.jit(extractors.features_fn(extractor)))
+    return hit[1]
+
+
 def conditional_accuracy(
     generate_labeled: Callable[[jax.Array, jax.Array], jax.Array],
     extractor: extractors.FeatureExtractor,
@@ -43,7 +55,7 @@ def conditional_accuracy(
             f"Class accuracy needs a domain classifier of the generator's {num_classes} classes "
             f"(classifier:<dataset>); {extractor.name} has {extractor.num_classes} outputs."
         )
-    classify = jax.jit(extractors.features_fn(extractor))
+    classify = _classifier(extractor)
     key = jax.random.key(seed)
     per_class_acc = []
     for k in range(num_classes):

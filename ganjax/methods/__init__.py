@@ -17,7 +17,6 @@ import ml_collections
 
 from ganjax.methods.base import Data, Method
 
-_LEGACY_TASKS = {"gan": "gan", "ssl": "ssl_gan"}  # config.task of runs written before methods.
 _EXTRA: dict[str, type[Method]] = {}
 
 
@@ -38,15 +37,23 @@ def registered() -> dict[str, type[Method]]:
     ones."""
     for module in pkgutil.iter_modules(__path__):
         importlib.import_module(f"{__name__}.{module.name}")
-    found = {cls.name: cls for cls in _subclasses(Method) if cls.name}
-    return {**found, **_EXTRA}
+    found: dict[str, type[Method]] = {}
+    for cls in [*_subclasses(Method), *_EXTRA.values()]:
+        name = cls.__dict__.get("name")  # Its own name: a subclass does not inherit one.
+        if not name or found.get(name) is cls:
+            continue
+        if name in found:
+            raise ValueError(
+                f"Two training methods are called '{name}': {found[name].__qualname__} and "
+                f"{cls.__qualname__}; give each its own `name`."
+            )
+        found[name] = cls
+    return found
 
 
 def method_name(config: ml_collections.ConfigDict) -> str:
-    """config.method, or the method a run folder written before config.method existed used."""
-    if config.get("method"):
-        return config.method
-    return _LEGACY_TASKS.get(config.get("task", "gan"), config.get("task", "gan"))
+    """config.method ("gan" when the config has no such key)."""
+    return config.get("method") or "gan"
 
 
 def method_class(name: str) -> type[Method]:

@@ -42,7 +42,7 @@ class ConditionalGAN(GAN):
 
     def __init__(self, config):
         super().__init__(config)
-        self.form = config.model.d_conditioning
+        self._k = None  # The class count, known once create_state has seen the data.
         self.ac_weight = float(config.loss.get("ac_weight", 1.0))
         self._extractor = None
 
@@ -71,6 +71,8 @@ class ConditionalGAN(GAN):
 
     # -- the hooks of the GAN step ----------------------------------------------------------
     def sample_condition(self, key, batch_size):
+        if self._k is None:
+            raise RuntimeError("ConditionalGAN.create_state must run before its train step.")
         return jax.random.randint(key, (batch_size,), 0, self._k)
 
     def real_condition(self, batch, i):

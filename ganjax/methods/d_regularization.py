@@ -29,7 +29,7 @@ class DRegularization:
         self.gp_weight = float(loss.get("gradient_penalty", 0.0))
         self.r1_gamma = float(loss.get("r1_gamma", 0.0))
         self.r2_gamma = float(loss.get("r2_gamma", 0.0))
-        self.every = int(loss.get("penalty_every", 1) or 1)
+        self.every = int(loss.get("penalty_every", 1))
         if self.every < 1:
             raise ValueError(f"config.loss.penalty_every must be >= 1, got {self.every}")
         self.policy = augment.parse_policy(config.data.get("augment", ""))
@@ -69,5 +69,6 @@ class DRegularization:
                     d_updates, self.every, lambda f=fn, g=logits_fn, xx=x: f(g, xx)
                 )
                 total = total + 0.5 * gamma * pen
+                # Logged as applied: k * penalty on the k-th D updates, 0 on the others.
                 metrics[f"{name}_penalty"] = pen
         return total, metrics

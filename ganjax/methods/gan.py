@@ -59,6 +59,8 @@ class GAN(Method):
         self.label_smoothing = loss.label_smoothing
         self.reg = DRegularization(config)
         losses.check_loss_type(self.loss_type)
+        if int(config.train.d_steps) < 1:
+            raise ValueError(f"config.train.d_steps must be >= 1, got {config.train.d_steps}")
 
     # -- data -------------------------------------------------------------------------------
     def load_data(self) -> Data:
@@ -106,7 +108,9 @@ class GAN(Method):
         g_in, d_in = self.init_inputs(data)
         g_vars = jax.jit(functools.partial(generator.init, train=False))(g_key, *g_in)
         d_vars = jax.jit(functools.partial(discriminator.init, train=False))(d_key, *d_in)
-        g_tx, d_tx = optim.create_optimizers(self.config, steps_per_epoch, num_steps)
+        g_tx, d_tx = optim.create_optimizers(
+            self.config, steps_per_epoch, num_steps, d_steps=self.config.train.d_steps
+        )
         nets = {
             G: NetState.create(apply_fn=generator.apply, variables=g_vars, tx=g_tx),
             D: NetState.create(apply_fn=discriminator.apply, variables=d_vars, tx=d_tx),

@@ -65,6 +65,11 @@ class SemiSupervisedGAN(Method):
             )
         self.mode = "supervised-only baseline" if self.supervised_only else "semi-supervised GAN"
         self.reg = DRegularization(config)
+        if config.train.get("d_steps", 1) != 1:
+            raise ValueError(
+                "config.train.d_steps must be 1 for the semi-supervised GAN (one D update, then "
+                "one G update per step, as in the paper)."
+            )
         models.check_discriminator_options(config.model)
         self.progress_keys = tuple((k, k) for k in ("d/loss", "d/loss_sup", "d/train_accuracy")) + (
             () if self.supervised_only else (("g/loss", "g/loss"),)

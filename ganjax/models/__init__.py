@@ -55,6 +55,9 @@ def check_discriminator_options(cfg: ml_collections.ConfigDict) -> None:
     Raises:
       ValueError: when either is set for another model family.
     """
+    norms = ("batch", "layer", "none")
+    if cfg.get("d_norm", "batch") not in norms:
+        raise ValueError(f"Unknown config.model.d_norm '{cfg.d_norm}'; choose one of {norms}")
     if cfg.name == "dcgan":
         return
     if cfg.get("spectral_norm") or cfg.get("d_norm", "batch") != "batch":

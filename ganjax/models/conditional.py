@@ -21,6 +21,7 @@ import ml_collections
 
 from ganjax.models.dcgan import DCGANDiscriminator, DCGANGenerator
 from ganjax.models.layers import normal_init
+from ganjax.models.spectral_norm import SpectralNorm
 
 Array = jax.Array
 G_CONDITIONING = ("concat", "cbn")
@@ -52,10 +53,15 @@ class ConditionalDiscriminator(nn.Module):
     def __call__(self, x: Array, labels: Array, train: bool = True):
         logits, h = self.backbone(x, train=train, return_features=True)  # h: [B, F]
         init = normal_init(self.backbone.init_std)
+        # With spectral norm, the class embedding / head is normalized too (Miyato and Koyama
+        # normalize the projection's embedding matrix), so D stays 1-Lipschitz in x.
+        sn = self.backbone.spectral_norm
         if self.form == "projection":
-            e = nn.Embed(self.num_classes, h.shape[-1], embedding_init=init)(labels)
+            embed = nn.Embed(self.num_classes, h.shape[-1], embedding_init=init)
+            e = SpectralNorm(embed)(labels, update_stats=train) if sn else embed(labels)
             return logits + jnp.sum(e * h, axis=-1), None
-        return logits, nn.Dense(self.num_classes, kernel_init=init)(h)
+        head = nn.Dense(self.num_classes, kernel_init=init)
+        return logits, SpectralNorm(head)(h, update_stats=train) if sn else head(h)
 
 
 def create_conditional_models(
