@@ -135,3 +135,22 @@ def ssl_discriminator_loss(
         parts.update(loss_unsup=unsup, real_prob=jax.nn.sigmoid(l_unl).mean(), fake_prob=jax.nn.sigmoid(l_fake).mean())
         total = sup + unsup_weight * unsup
     return total, parts
+
+
+# ---------------------------------------------------------------------------------------------
+# VAE-GAN (Larsen et al. 2016).
+
+
+def kl_normal(*, mean: Array, logvar: Array) -> Array:
+    """KL(N(mean, exp(logvar)) || N(0, I)), summed over latent dimensions, mean over the batch:
+    -0.5 * sum(1 + logvar - mean^2 - exp(logvar)), the VAE's prior term (Kingma and Welling)."""
+    kl = -0.5 * jnp.sum(1.0 + logvar - jnp.square(mean) - jnp.exp(logvar), axis=-1)
+    return kl.mean()
+
+
+def gaussian_reconstruction(*, target: Array, recon: Array) -> Array:
+    """-log N(target; recon, I) up to a constant: 0.5 * squared error summed over every
+    non-batch element, mean over the batch (Larsen et al.'s L_llike in whatever space the two
+    are given: D's l-th layer features, or pixels)."""
+    sq = jnp.square(target - recon).reshape((target.shape[0], -1))
+    return 0.5 * jnp.sum(sq, axis=-1).mean()

@@ -117,8 +117,10 @@ def _spectral(layer: nn.Module, x: Array, enabled: bool, train: bool) -> Array:
 class DCGANDiscriminator(nn.Module):
     """image [B, R, R, C] -> one real/fake logit per image [B].
 
-    With `return_features=True` it also returns the flattened last feature map, the layer that
-    feature matching compares.
+    With `return_features=True` it also returns a flattened feature map: by default
+    (`feature_layer=-1`) the last, the layer that feature matching compares; `feature_layer=l`
+    (1-based, or negative from the end) the output of the l-th convolution block, the layer a
+    VAE-GAN's reconstruction loss compares (Larsen et al. 2016's Dis_l).
 
     Attributes:
       resolution: input size R (see `start_resolution`).
@@ -157,10 +159,19 @@ class DCGANDiscriminator(nn.Module):
     norm: str = "batch"
 
     @nn.compact
-    def __call__(self, x: Array, train: bool = True, return_features: bool = False):
+    def __call__(
+        self, x: Array, train: bool = True, return_features: bool = False, feature_layer: int = -1
+    ):
         if self.norm not in NORMS:
             raise ValueError(f"Unknown discriminator norm {self.norm!r}; use one of {NORMS}")
         _, n_down = start_resolution(self.resolution)
+        layer = feature_layer if feature_layer < 0 else feature_layer - 1
+        if not -n_down <= layer < n_down:
+            raise ValueError(
+                f"feature_layer {feature_layer}: this {self.resolution} px discriminator has "
+                f"{n_down} convolution blocks (use 1..{n_down}, or -1 for the last)"
+            )
+        blocks = []
         use_bias = self.norm != "batch"
         features = self.base_features
         for i in range(n_down):
@@ -184,9 +195,12 @@ class DCGANDiscriminator(nn.Module):
                 x = nn.leaky_relu(x, self.leaky_slope)
             else:
                 x = nn.leaky_relu(x, self.leaky_slope)
+            blocks.append(x)
             features *= 2
         h = x.reshape((x.shape[0], -1))
         # Equivalent to PyTorch's final Conv2d(8 * ndf, 1, 4, 1, 0) on the 4x4 map.
         dense = nn.Dense(1, use_bias=use_bias, kernel_init=normal_init(self.init_std))
         logits = _spectral(dense, h, self.spectral_norm, train)[:, 0]
-        return (logits, h) if return_features else logits
+        if not return_features:
+            return logits
+        return logits, blocks[layer].reshape((x.shape[0], -1))

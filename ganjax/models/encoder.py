@@ -1,0 +1,60 @@
+"""The VAE-GAN's encoder (Larsen et al. 2016): image -> the mean and log-variance of q(z | x).
+
+DCGAN-shaped: the discriminator's 4x4 stride-2 convolutions with batch norm and leaky ReLU (no
+normalization on the input layer, as in Radford et al.), widths doubling from `base_features`,
+then one dense layer to 2 * latent_dim numbers, split into mean and log-variance. The same
+network serves as the post-hoc encoder of a trained generator (it then reads only the mean).
+"""
+
+from __future__ import annotations
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from ganjax.models.dcgan import _batch_norm, start_resolution
+from ganjax.models.layers import Conv, normal_init
+
+Array = jax.Array
+
+
+class DCGANEncoder(nn.Module):
+    """image [B, R, R, C] in [-1, 1] -> (mean [B, latent_dim], log-variance [B, latent_dim])."""
+
+    resolution: int
+    latent_dim: int
+    base_features: int = 64
+    init_std: float = 0.02
+    leaky_slope: float = 0.2
+    conv_impl: str = "auto"
+
+    @nn.compact
+    def __call__(self, x: Array, train: bool = True) -> tuple[Array, Array]:
+        _, n_down = start_resolution(self.resolution)
+        features = self.base_features
+        for i in range(n_down):
+            x = Conv(
+                features,
+                kernel_size=4,
+                stride=2,
+                padding=1,
+                use_bias=i == 0,
+                kernel_init=normal_init(self.init_std),
+                impl=self.conv_impl,
+            )(x)
+            if i == 0:
+                x = nn.leaky_relu(x, self.leaky_slope)
+            else:
+                x = _batch_norm(train, self.init_std, "leaky_relu", self.leaky_slope)(x)
+            features *= 2
+        h = x.reshape((x.shape[0], -1))
+        # Zero-initialized head: q(z | x) starts as N(0, I) for every image, the prior.
+        out = nn.Dense(2 * self.latent_dim, kernel_init=nn.initializers.zeros)(h)
+        return out[:, : self.latent_dim], out[:, self.latent_dim :]
+
+
+def reparameterize(key: Array, mean: Array, logvar: Array) -> Array:
+    """z = mean + exp(logvar / 2) * eps, eps ~ N(0, I): a sample of q(z | x) that is
+    differentiable in mean and logvar (Kingma and Welling 2014)."""
+    eps = jax.random.normal(key, mean.shape, mean.dtype)
+    return mean + jnp.exp(0.5 * logvar) * eps
