@@ -25,6 +25,13 @@ def get_classifier_config(dataset: str, arg=None) -> ml_collections.ConfigDict:
     c.task = "classifier"
     c.data.name = dataset
     c.data.max_test_examples = 0  # Keep only the first N test examples (0: all).
+    # Score on another dataset's test split (e.g. train on name=synthetic, test on the real
+    # fashion_mnist); "": data.name's own. test_manual_dir: its folder ("": standard places).
+    c.data.test_dataset = ""
+    c.data.test_manual_dir = ""
+    # Score a binary attribute (ganjax/attributes.py spec, e.g. Male or class=6:0): the test
+    # images on either side, labeled 1 (has it) / 0. "": the test split's own labels.
+    c.data.test_attribute = ""
     c.model.name = "conv_classifier"
     c.model.widths = (32, 64)  # One [3x3 conv, 4x4 stride-2 conv] pair per width.
     c.model.feature_dim = 128  # Penultimate layer: the FID features.

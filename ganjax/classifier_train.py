@@ -123,7 +123,27 @@ def load_classifier_data(config) -> tuple[dict, dict]:
         image_size=d.get("image_size") or None,
     )
     train = load_split(d.name, d.train_split, max_examples=d.max_examples or None, **kw)
-    test = load_split(d.name, "test", max_examples=d.get("max_test_examples") or None, **kw)
+    test_name = d.get("test_dataset") or d.name
+    if test_name == "synthetic":
+        raise ValueError(
+            "config.data.name=synthetic has no test split: set config.data.test_dataset to the "
+            "real dataset to score on (e.g. fashion_mnist), and config.data.test_manual_dir to "
+            "its folder if it is not in a standard place"
+        )
+    if test_name != d.name:  # E.g. trained on a synthetic set, scored on the real test split.
+        kw["manual_dir"] = d.get("test_manual_dir") or None
+    test = load_split(test_name, "test", max_examples=d.get("max_test_examples") or None, **kw)
+    if d.get("test_attribute"):  # A binary attribute: label 1 on its positive side, 0 else.
+        from ganjax.attributes import select_sides
+
+        sides = select_sides(test, d.test_attribute)
+        keep = sides.positive | sides.negative
+        test = {"image": test["image"][keep], "label": sides.positive[keep].astype(np.int32)}
+    if tuple(test["image"].shape[1:]) != tuple(train["image"].shape[1:]):
+        raise ValueError(
+            f"Train images are {tuple(train['image'].shape[1:])} but {test_name}'s test images "
+            f"are {tuple(test['image'].shape[1:])}; they must match"
+        )
     return train, test
 
 

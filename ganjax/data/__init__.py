@@ -1,7 +1,7 @@
 """Data: dataset sources (local original files or tfds) and the batch iterator."""
 
 from ganjax.data.pipeline import BatchIterator, prefetch, to_float_images
-from ganjax.data.sources import DATASETS, DatasetNotFoundError, load_split
+from ganjax.data.sources import DATASETS, DatasetNotFoundError, load_config_split, load_split
 
 __all__ = [
     "BatchIterator",
@@ -9,5 +9,6 @@ __all__ = [
     "to_float_images",
     "DATASETS",
     "DatasetNotFoundError",
+    "load_config_split",
     "load_split",
 ]

@@ -288,7 +288,8 @@ def load_split(
     """Loads one split of a dataset as uint8 NHWC images and int32 labels.
 
     Args:
-      name: one of DATASETS.
+      name: one of DATASETS, or "synthetic" (a folder experiments.synthesize wrote, in
+        `manual_dir`).
       split: "train" or "test" (CelebA also "validation").
       manual_dir: folder with the original files; searched in default_dirs(name) when empty.
       tfds_data_dir: tfds data_dir to read a prepared copy from when no local files exist.
@@ -299,8 +300,15 @@ def load_split(
     Raises:
       DatasetNotFoundError: with what to download and where to put it.
     """
+    if name == "synthetic":  # A generated labeled set (ganjax/data/synthetic.py).
+        from ganjax.data.synthetic import load_synthetic
+
+        data = load_synthetic(manual_dir, split)
+        return {k: v[:max_examples] for k, v in data.items()} if max_examples else data
     if name not in DATASETS:
-        raise ValueError(f"Unknown dataset '{name}'; choose one of {DATASETS}")
+        raise ValueError(
+            f"Unknown dataset '{name}'; choose one of {DATASETS} or 'synthetic' (with manual_dir)"
+        )
     if manual_dir:
         directory = pathlib.Path(manual_dir).expanduser()
         if not directory.is_dir():
@@ -338,3 +346,17 @@ def load_split(
     if max_examples:
         data = {k: (v[:max_examples] if k != "attribute_names" else v) for k, v in data.items()}
     return data
+
+
+def load_config_split(data_config, split: str, max_examples: int | None = None) -> Dataset:
+    """`load_split` of a run's `config.data` (name, folders, image size, cache)."""
+    d = data_config
+    return load_split(
+        d.name,
+        split,
+        manual_dir=d.manual_dir or None,
+        tfds_data_dir=d.tfds_data_dir or None,
+        image_size=d.get("image_size") or None,
+        max_examples=max_examples or None,
+        cache_dir=d.cache_dir,
+    )

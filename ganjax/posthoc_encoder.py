@@ -1,0 +1,246 @@
+"""A post-hoc encoder for a trained (unconditional DCGAN) generator, so attribute vectors and
+synthetic data also work on runs that were not trained with an encoder.
+
+Two parts:
+  1. An encoder E (ganjax/models/encoder.py; its mean output) trained on pairs (G(z), z),
+     z from the run's prior: minimize |E(G(z)) - z|^2. G is frozen (the EMA weights when the run
+     kept an EMA, else the raw ones; the choice is recorded).
+  2. Per-image latent optimization from z0 = E(x): `refine_steps` Adam steps on
+     |G(z) - x|^2 / P + feature_weight * |D_f(G(z)) - D_f(x)|^2 / F (mean squared errors in pixels
+     and in D's last-block features, as in the inversion literature: Zhu et al. 2016, "Generative
+     visual manipulation on the natural image manifold"). U(-1, 1) latents are kept in the box.
+
+Written to <workdir>/encoder/: checkpoints/<step> (orbax) and encoder.json (settings, losses).
+`python -m experiments.encode` trains it and reports reconstruction errors on real images.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import pathlib
+import time
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import optax
+from absl import logging
+
+from ganjax import checkpointing, models, sampling
+from ganjax.methods.gan import generate
+from ganjax.models.encoder import DCGANEncoder
+from ganjax.train_state import NetState
+
+SUBDIR = "encoder"
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    steps: int = 3000  # Encoder updates on (G(z), z) batches.
+    batch_size: int = 64
+    learning_rate: float = 1e-3  # Adam(b1=0.9).
+    features: int = 64  # Encoder width at its first layer.
+    use_ema: bool = True  # Invert G's EMA weights when the run kept an EMA.
+    refine_steps: int = 50  # Latent optimization steps per image (0: the encoder's code only).
+    refine_lr: float = 0.05
+    feature_weight: float = 1.0  # Weight of D's feature error beside the pixel error.
+    seed: int = 0
+
+
+def _check_run(config) -> None:
+    if config.get("method") not in ("gan",) or config.model.name != "dcgan":
+        raise ValueError(
+            f"A post-hoc encoder inverts an unconditional DCGAN generator (config.method=gan, "
+            f"model.name=dcgan); this run is method={config.get('method')!r}, "
+            f"model={config.model.name!r}. VAE-GAN runs have their own encoder already."
+        )
+
+
+def _parts(workdir: pathlib.Path, use_ema: bool):
+    """(state, config, data, the weights name) of the run to invert."""
+    config, _ = sampling.read_run(workdir)
+    _check_run(config)
+    state, config, method, data = sampling.restore_run(workdir)
+    ema = bool(use_ema and state.ema_decay > 0)
+    return state, config, data, "ema" if ema else "raw"
+
+
+def _encoder(config, data, features: int) -> DCGANEncoder:
+    return DCGANEncoder(
+        resolution=data.image_shape[0],
+        latent_dim=int(config.model.latent_dim),
+        base_features=features,
+        conv_impl=config.model.get("conv_impl", "auto"),
+    )
+
+
+def _encoder_state(encoder, image_shape, settings: Settings, key) -> NetState:
+    variables = jax.jit(functools.partial(encoder.init, train=False))(
+        key, jnp.zeros((2, *image_shape), jnp.float32)
+    )
+    tx = optax.adam(settings.learning_rate, b1=0.9)
+    return NetState.create(apply_fn=encoder.apply, variables=variables, tx=tx)
+
+
+def train(workdir: str | pathlib.Path, settings: Settings) -> dict[str, Any]:
+    """Trains (or resumes, or finds finished) the post-hoc encoder of a run; returns its record."""
+    workdir = pathlib.Path(workdir)
+    out = workdir / SUBDIR
+    path = record_path(workdir)
+    if path.exists():
+        record = json.loads(path.read_text())
+        if record["settings"]["steps"] == settings.steps and record.get("done"):
+            logging.info("Post-hoc encoder already trained (%s)", path)
+            return record
+    state, config, data, weights = _parts(workdir, settings.use_ema)
+    latent_dim, dist = int(config.model.latent_dim), config.model.latent_dist
+    encoder = _encoder(config, data, settings.features)
+    init_key, loop_key = jax.random.split(jax.random.key(settings.seed))
+    enc = _encoder_state(encoder, data.image_shape, settings, init_key)
+    checkpointer = checkpointing.Checkpointer(out, max_to_keep=1, async_save=False)
+    start = checkpointer.latest_step() or 0
+    if start:
+        enc = checkpointer.restore(enc)
+    use_ema = weights == "ema"
+
+    @jax.jit
+    def step(enc: NetState, i):
+        z = models.sample_latents(
+            jax.random.fold_in(loop_key, i), settings.batch_size, latent_dim, dist
+        )
+        x = jax.lax.stop_gradient(generate(state, z, use_ema=use_ema))
+
+        def loss_fn(params):
+            (mean, _), coll = enc.apply(x, params=params)
+            return jnp.mean(jnp.square(mean - z)), coll
+
+        (loss, coll), grads = jax.value_and_grad(loss_fn, has_aux=True)(enc.params)
+        return enc.apply_gradients(grads, coll), loss
+
+    t0, losses = time.perf_counter(), []
+    save_every = max(settings.steps // 4, 1)
+    try:
+        for i in range(start, settings.steps):
+            enc, loss = step(enc, i)
+            losses.append(loss)
+            if (i + 1) % 250 == 0 or i + 1 == settings.steps:
+                logging.info(
+                    "encoder step %d/%d  latent MSE %.4f",
+                    i + 1,
+                    settings.steps,
+                    float(jnp.mean(jnp.stack(losses[-250:]))),
+                )
+            if (i + 1) % save_every == 0 or i + 1 == settings.steps:
+                checkpointer.save(i + 1, enc)
+    finally:
+        checkpointer.close()
+    # Held-out latent error on fresh samples (a seed the training never drew).
+    z = models.sample_latents(jax.random.key(settings.seed + 10_000), 1000, latent_dim, dist)
+    mean = enc.apply(generate(state, z, use_ema=use_ema), train=False)[0][0]
+    record = {
+        "settings": dataclasses.asdict(settings),
+        "generator_weights": weights,
+        "generator_step": int(state.step),
+        "heldout_latent_mse": float(jnp.mean(jnp.square(mean - z))),
+        "prior_latent_variance": float(jnp.var(z)),
+        "train_seconds": time.perf_counter() - t0,
+        "done": True,
+    }
+    path.write_text(json.dumps(record, indent=2))
+    return record
+
+
+def refine(
+    z0, x, *, gen_fn, feat_fn, steps: int, lr: float, feature_weight: float, box: bool
+) -> jax.Array:
+    """Adam steps on the codes z (init z0) towards reconstructing images x (see the docstring)."""
+    if steps <= 0:
+        return z0
+    target_f = jax.lax.stop_gradient(feat_fn(x))
+    tx = optax.adam(lr)
+
+    def loss_fn(z):
+        y = gen_fn(z)
+        pix = jnp.mean(jnp.square(y - x), axis=(1, 2, 3))
+        feat = jnp.mean(jnp.square(feat_fn(y) - target_f), axis=1)
+        return jnp.sum(pix + feature_weight * feat)  # Sum: each image's own gradient.
+
+    def body(_, carry):
+        z, opt = carry
+        g = jax.grad(loss_fn)(z)
+        upd, opt = tx.update(g, opt, z)
+        z = optax.apply_updates(z, upd)
+        return (jnp.clip(z, -1.0, 1.0) if box else z), opt
+
+    z, _ = jax.lax.fori_loop(0, steps, body, (z0, tx.init(z0)))
+    return z
+
+
+def record_path(workdir: str | pathlib.Path) -> pathlib.Path:
+    return pathlib.Path(workdir) / SUBDIR / "encoder.json"
+
+
+def load_code_space(workdir: str | pathlib.Path, refine_steps: int | None = None):
+    """The CodeSpace (ganjax/code_space.py) of a DCGAN run with a trained post-hoc encoder.
+
+    `refine_steps` overrides the recorded number of latent optimization steps (0: the encoder's
+    code alone)."""
+    from ganjax.code_space import CodeSpace
+
+    workdir = pathlib.Path(workdir)
+    config, _ = sampling.read_run(workdir)
+    path = record_path(workdir)
+    if config.get("method") == "gan" and not path.exists():
+        raise FileNotFoundError(
+            f"{workdir} is a GAN run without an encoder: train its post-hoc encoder first with "
+            f"python -m experiments.encode --workdir={workdir}"
+        )
+    _check_run(config)
+    s = Settings(**json.loads(path.read_text())["settings"])
+    if refine_steps is not None:
+        s = dataclasses.replace(s, refine_steps=refine_steps)
+    state, config, data, weights = _parts(workdir, s.use_ema)
+    encoder = _encoder(config, data, s.features)
+    target = _encoder_state(encoder, data.image_shape, s, jax.random.key(0))
+    checkpointer = checkpointing.Checkpointer(workdir / SUBDIR, async_save=False)
+    try:
+        enc = checkpointer.restore(target)
+    finally:
+        checkpointer.close()
+    use_ema = weights == "ema"
+    d = state["discriminator"]
+
+    def gen_fn(z):
+        return generate(state, z, use_ema=use_ema)
+
+    def feat_fn(x):
+        return d.apply(x, train=False, return_features=True)[0][1]
+
+    @jax.jit
+    def encode_batch(x):
+        z0 = enc.apply(x, train=False)[0][0]
+        return refine(
+            z0,
+            x,
+            gen_fn=gen_fn,
+            feat_fn=feat_fn,
+            steps=s.refine_steps,
+            lr=s.refine_lr,
+            feature_weight=s.feature_weight,
+            box=config.model.latent_dist == "uniform",
+        )
+
+    return CodeSpace(
+        encode_batch=encode_batch,
+        decode_batch=jax.jit(gen_fn),
+        latent_dim=int(config.model.latent_dim),
+        image_shape=tuple(data.image_shape),
+        config=config,
+        source=(
+            f"post-hoc encoder ({s.steps} steps on (G(z), z)) + {s.refine_steps} latent "
+            f"optimization steps (pixel + {s.feature_weight} x D features), generator "
+            f"{weights} step {int(state.step)}"
+        ),
+    )
