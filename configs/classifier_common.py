@@ -36,6 +36,10 @@ def get_classifier_config(dataset: str, arg=None) -> ml_collections.ConfigDict:
     c.model.widths = (32, 64)  # One [3x3 conv, 4x4 stride-2 conv] pair per width.
     c.model.feature_dim = 128  # Penultimate layer: the FID features.
     c.model.dropout = 0.3
+    # model.name=transfer (ganjax/transfer_classifier.py): a frozen feature network
+    # (discriminator:<run>, classifier:<path>, inception_v3) with an MLP head of head_hidden units.
+    c.model.extractor = ""
+    c.model.head_hidden = 256
     c.optim.d.learning_rate = 1e-3  # The classifier's optimizer is config.optim.d.
     c.optim.d.b1 = 0.9
     c.optim.d.schedule = "linear_decay"

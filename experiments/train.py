@@ -14,9 +14,13 @@ from ml_collections import config_flags
 from experiments import common
 from ganjax import host, runner
 
-_CONFIG = config_flags.DEFINE_config_file("config", None, "Experiment config file.", lock_config=True)
+_CONFIG = config_flags.DEFINE_config_file(
+    "config", None, "Experiment config file.", lock_config=True
+)
 _WORKDIR = flags.DEFINE_string("workdir", None, "Output folder (checkpoints, samples, metrics).")
-_NUM_DEVICES = flags.DEFINE_integer("num_devices", None, "Use the first N local devices (default: all).")
+_NUM_DEVICES = flags.DEFINE_integer(
+    "num_devices", None, "Use the first N local devices (default: all)."
+)
 flags.mark_flags_as_required(["config", "workdir"])
 
 
@@ -25,25 +29,48 @@ def main(argv):
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
     common.setup_logging()
     # Before JAX starts (see ganjax/host.py); GANJAX_MALLOC=system turns it off.
-    logging.info("Host malloc: %s", host.tune_allocator(single_arena=host.wants_single_arena(_CONFIG.value.model.name)))
+    logging.info(
+        "Host malloc: %s",
+        host.tune_allocator(single_arena=host.wants_single_arena(_CONFIG.value.model.name)),
+    )
     try:
-        results = runner.train_and_evaluate(_CONFIG.value, _WORKDIR.value, num_devices=_NUM_DEVICES.value)
+        results = runner.train_and_evaluate(
+            _CONFIG.value, _WORKDIR.value, num_devices=_NUM_DEVICES.value
+        )
     except common.USER_ERRORS as e:
         common.fail(e)
     wd = _WORKDIR.value
     logging.info("Final: %s", {k: v for k, v in results.items() if isinstance(v, float)})
     if "ema_test_accuracy" in results:
-        print(f"Test accuracy: {results['test_accuracy']:.4f} (EMA {results['ema_test_accuracy']:.4f}), "
-              f"validation {results['val_accuracy']:.4f}; curves: {wd}/accuracy_curves.png")
+        print(
+            f"Test accuracy: {results['test_accuracy']:.4f} "
+            f"(EMA {results['ema_test_accuracy']:.4f}), validation "
+            f"{results['val_accuracy']:.4f}; curves: {wd}/accuracy_curves.png"
+        )
+    elif "baseline_test_accuracy" in results:
+        print(
+            f"Test accuracy: {results['test_accuracy']:.4f} trained on synthetic images only, "
+            f"{results['baseline_test_accuracy']:.4f} on the {results['num_labeled_total']} "
+            "real labeled images only"
+            + (
+                f", {results['transfer_test_accuracy']:.4f} transfer (D features + MLP head)"
+                if "transfer_test_accuracy" in results
+                else ""
+            )
+        )
     elif "test_accuracy" in results:
         print(f"Test accuracy: {results['test_accuracy']:.4f}")
     if "fid" in results:
-        print(f"FID: {results['fid']:.4f} ({results['protocol']['extractor']}; real-vs-real floor "
-              f"{results['protocol']['real_vs_real_fid']:.4f}); eval: {wd}/eval")
+        print(
+            f"FID: {results['fid']:.4f} ({results['protocol']['extractor']}; real-vs-real floor "
+            f"{results['protocol']['real_vs_real_fid']:.4f}); eval: {wd}/eval"
+        )
     if os.path.isdir(f"{wd}/samples"):  # Classifier runs draw none.
         print(f"Samples:     {wd}/samples")
-    print(f"Metrics:     {wd}/metrics.jsonl, TensorBoard: {wd}/tensorboard")
-    print(f"Checkpoints: {wd}/checkpoints")
+    if os.path.exists(f"{wd}/metrics.jsonl"):  # The synthetic pipeline's are in its stages.
+        print(f"Metrics:     {wd}/metrics.jsonl, TensorBoard: {wd}/tensorboard")
+    if os.path.isdir(f"{wd}/checkpoints"):
+        print(f"Checkpoints: {wd}/checkpoints")
     print(f"Results:     {wd}/results.json")
 
 

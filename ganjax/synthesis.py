@@ -77,10 +77,10 @@ def synthesize_codes(
     return codes, out_labels
 
 
-def labeled_codes(
-    space, train: dict[str, np.ndarray], attribute: str, num_labeled: int, seed: int
+def labeled_examples(
+    train: dict[str, np.ndarray], attribute: str, num_labeled: int, seed: int
 ) -> tuple[np.ndarray, np.ndarray, dict]:
-    """Codes and labels of the labeled real images, and what they are.
+    """(indices, labels, what they are) of the labeled real images: the label budget.
 
     attribute "classes": `num_labeled` random images of every class, labeled by class.
     Any other spec (ganjax/attributes.py): `num_labeled` per side, label 1 = has it, 0 = not.
@@ -106,11 +106,11 @@ def labeled_codes(
         idx = np.concatenate([pos, neg])
         labels = np.concatenate([np.ones(len(pos), np.int32), np.zeros(len(neg), np.int32)])
         info = {
-            "labels": f"1: {sides.description.split(' vs ')[0]}, 0: the other side",
+            "labels": "1: the attribute's positive side, 0: its negative side",
             "description": sides.description,
         }
     info["labeled_indices"] = idx.tolist()
-    return space.encode(train["image"][idx]), labels, info
+    return idx, labels, info
 
 
 def synthesize_dataset(
@@ -130,7 +130,8 @@ def synthesize_dataset(
     from ganjax.code_space import to_uint8
     from ganjax.data.synthetic import write_dataset
 
-    codes, labels, info = labeled_codes(space, train, attribute, num_labeled, seed)
+    idx, labels, info = labeled_examples(train, attribute, num_labeled, seed)
+    codes = space.encode(train["image"][idx])
     pool = None
     if strategy == "shift":
         rng = np.random.default_rng([seed, 14])

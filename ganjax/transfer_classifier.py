@@ -1,0 +1,161 @@
+"""Transfer classifiers (`config.task = "classifier"`, `config.model.name = "transfer"`): a frozen
+feature network and a small MLP head trained on its features, the way Langr's chapter put a
+head on VGG features.
+
+Feature networks (`config.model.extractor`):
+  discriminator:<run>   D's last convolution block (flattened) of a trained GAN / VAE-GAN run.
+                        Trained without labels on the same images: the natural choice here, as
+                        the label budget then covers only the head.
+  classifier:<path>     the penultimate layer of a classifier run (another task or dataset; a
+                        classifier of the *same* dataset would leak its labels).
+  inception_v3          the FID Inception network's pool3 features (weights file needed).
+
+The network is frozen, so features are computed once for the train and test splits; the head
+(Dense(hidden) -> ReLU -> dropout -> Dense(classes)) is trained with Adam on standardized
+features. Writes results.json (test_accuracy, the extractor) and the head's checkpoint.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import pathlib
+import time
+from typing import Any, Callable
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from absl import logging
+
+from ganjax import checkpointing, sampling
+from ganjax.classifier_train import load_classifier_data
+from ganjax.data import to_float_images
+
+
+class MLPHead(nn.Module):
+    num_classes: int
+    hidden: int = 256
+    dropout: float = 0.3
+
+    @nn.compact
+    def __call__(self, x, train: bool = False):
+        x = nn.relu(nn.Dense(self.hidden)(x))
+        x = nn.Dropout(self.dropout, deterministic=not train)(x)
+        return nn.Dense(self.num_classes)(x)
+
+
+def feature_network(spec: str, data_cfg) -> tuple[Callable[[np.ndarray], np.ndarray], str]:
+    """(uint8 images -> float32 features [N, F], a description for results.json)."""
+    kind, _, arg = spec.partition(":")
+    if kind == "discriminator" and arg:
+        state, config, _, _ = sampling.restore_run(arg)
+        if "discriminator" not in state.nets:
+            raise ValueError(f"extractor {spec}: the run in {arg} has no discriminator")
+        d = state["discriminator"]
+
+        @jax.jit
+        def fn(images):
+            x = to_float_images(images)
+            return d.apply(x, train=False, return_features=True)[0][1].astype(jnp.float32)
+
+        desc = f"D's last-block features of {arg} ({config.method}, step {int(state.step)})"
+    else:
+        from ganjax.evaluators import extractors
+
+        ext = extractors.create_extractor(spec, data_cfg)
+        apply = extractors.features_fn(ext)
+        fn = jax.jit(lambda images: apply(ext.variables, images)[0])
+        desc = f"{ext.name} features ({ext.weights})"
+
+    def featurize(images: np.ndarray, chunk: int = 500) -> np.ndarray:
+        return np.concatenate(
+            [
+                np.asarray(fn(jnp.asarray(images[i : i + chunk])))
+                for i in range(0, len(images), chunk)
+            ]
+        )
+
+    return featurize, desc
+
+
+def train_and_evaluate(config, workdir, *, num_devices: int | None = None) -> dict[str, Any]:
+    """Features once, then the head; writes results.json. `num_devices` is unused (one device:
+    the head is tiny)."""
+    del num_devices
+    workdir = pathlib.Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / "config.json").write_text(config.to_json_best_effort(indent=2, sort_keys=True))
+    if not config.model.get("extractor"):
+        raise ValueError(
+            "config.model.name=transfer needs config.model.extractor (discriminator:<run>, "
+            "classifier:<path> or inception_v3)"
+        )
+    train, test = load_classifier_data(config)
+    t0 = time.perf_counter()
+    featurize, desc = feature_network(config.model.extractor, config.data)
+    f_train, f_test = featurize(train["image"]), featurize(test["image"])
+    mean, std = f_train.mean(0), f_train.std(0) + 1e-6
+    f_train, f_test = (f_train - mean) / std, (f_test - mean) / std
+    num_classes = int(max(train["label"].max(), test["label"].max())) + 1
+    (workdir / "data_info.json").write_text(
+        json.dumps(
+            {
+                "image_shape": list(train["image"].shape[1:]),
+                "num_classes": num_classes,
+                "feature_dim": int(f_train.shape[1]),
+                "num_train_examples": len(f_train),
+                "num_test_examples": len(f_test),
+                "task": "classifier",
+            }
+        )
+    )
+    head = MLPHead(num_classes, int(config.model.head_hidden), float(config.model.dropout))
+    bs = min(int(config.train.batch_size), len(f_train))
+    steps_per_epoch = max(len(f_train) // bs, 1)
+    num_steps = int(config.train.num_steps or round(config.train.num_epochs * steps_per_epoch))
+    key = jax.random.key(config.seed)
+    params = head.init(key, jnp.zeros((1, f_train.shape[1])))["params"]
+    tx = optax.adamw(float(config.optim.d.learning_rate), weight_decay=1e-4)
+    opt_state = tx.init(params)
+    y_train = jnp.asarray(train["label"])
+    x_train = jnp.asarray(f_train)
+
+    @functools.partial(jax.jit, donate_argnums=(0, 1))
+    def step(params, opt_state, i):
+        k_batch, k_drop = jax.random.split(jax.random.fold_in(key, i))
+        idx = jax.random.choice(k_batch, len(f_train), (bs,), replace=False)
+
+        def loss_fn(p):
+            logits = head.apply({"params": p}, x_train[idx], train=True, rngs={"dropout": k_drop})
+            return optax.softmax_cross_entropy_with_integer_labels(logits, y_train[idx]).mean()
+
+        loss, grads = jax.value_and_grad(loss_fn)(params)
+        updates, opt_state = tx.update(grads, opt_state, params)
+        return optax.apply_updates(params, updates), opt_state, loss
+
+    loss = jnp.zeros(())
+    for i in range(num_steps):
+        params, opt_state, loss = step(params, opt_state, i)
+    logits = head.apply({"params": params}, jnp.asarray(f_test))
+    test_acc = float(jnp.mean(jnp.argmax(logits, -1) == jnp.asarray(test["label"])))
+    checkpointer = checkpointing.Checkpointer(workdir, max_to_keep=1, async_save=False)
+    checkpointer.save(num_steps, {"params": params, "feature_mean": mean, "feature_std": std})
+    checkpointer.close()
+    logging.info("transfer head: test accuracy %.4f (%s)", test_acc, desc)
+    results = {
+        "step": num_steps,
+        "test_accuracy": test_acc,
+        "num_classes": num_classes,
+        "num_train": len(f_train),
+        "num_test": len(f_test),
+        "train_loss": float(loss),
+        "extractor": config.model.extractor,
+        "extractor_description": desc,
+        "wall_seconds": time.perf_counter() - t0,
+        "checkpoints": str(checkpointer.directory),
+    }
+    (workdir / "results.json").write_text(json.dumps(results, indent=2))
+    return results

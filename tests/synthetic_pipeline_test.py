@@ -1,0 +1,121 @@
+"""The synthetic-labeled-data pipeline (ganjax/synthetic_pipeline.py) end to end on fixtures in
+the real file formats (Fashion-MNIST IDX; CelebA JPEGs + list_attr_celeba.txt +
+list_eval_partition.txt), its resumption, and the stage commands run as a user runs them."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+
+from configs import celeba_synthetic, fashion_mnist_synthetic
+from ganjax import runner
+from ganjax.data import load_split
+from tests import fixtures
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _point_at(c, data_dir):
+    for cfg in (c, c.generative):
+        cfg.data.manual_dir = str(data_dir)
+
+
+def test_fashion_mnist_pipeline_runs_resumes_and_its_stage_commands_work(mnist_dir, tmp_path):
+    c = fashion_mnist_synthetic.get_config("tiny,transfer")
+    _point_at(c, mnist_dir)
+    results = runner.train_and_evaluate(c, tmp_path / "p")
+    test = load_split("fashion_mnist", "test", manual_dir=str(mnist_dir))
+    for key in ("test_accuracy", "baseline_test_accuracy", "transfer_test_accuracy"):
+        assert 0.0 <= results[key] <= 1.0
+    assert results["num_test"] == len(test["image"])
+    assert results["num_labeled_total"] == 3 * 10  # 3 labeled images of each of 10 classes.
+    syn = load_split("synthetic", "train", manual_dir=results["stages"]["synthetic"])
+    assert len(syn["image"]) == 64 and np.bincount(syn["label"]).tolist() == [7] * 4 + [6] * 6
+    real = load_split("synthetic", "train", manual_dir=results["stages"]["labeled_real"])
+    train = load_split("fashion_mnist", "train", manual_dir=str(mnist_dir))
+    meta = json.loads((tmp_path / "p" / "labeled_real" / "synthetic.json").read_text())
+    idx = np.asarray(meta["labeled_indices"])
+    np.testing.assert_array_equal(real["image"], train["image"][idx])
+    np.testing.assert_array_equal(real["label"], train["label"][idx])  # The labels used.
+    # Run again: every stage is found done, nothing retrains.
+    ckpt = tmp_path / "p" / "generative" / "checkpoints"
+    before = {p.name: p.stat().st_mtime for p in ckpt.iterdir()}
+    again = runner.train_and_evaluate(c, tmp_path / "p")
+    assert again == results
+    assert {p.name: p.stat().st_mtime for p in ckpt.iterdir()} == before
+    # The stage commands on the generative run, as a user runs them.
+    gen = results["stages"]["generative"]
+    env = {**os.environ, "JAX_PLATFORMS": "cpu"}
+
+    def run(*args):
+        p = subprocess.run(
+            [sys.executable, "-m", *args],
+            cwd=REPO,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        assert p.returncode == 0, p.stderr[-2000:]
+        return p
+
+    run(
+        "experiments.attributes",
+        f"--workdir={gen}",
+        "--attribute=class=6:0",
+        "--remove_attribute=class=5,7,9",
+        "--num_labeled=2",
+        "--rows=2",
+    )
+    out = tmp_path / "p" / "generative" / "attributes"
+    assert {
+        "class_6_vs_0.npz",
+        "class_6_vs_0_edit.png",
+        "class_6_vs_0_interpolation.png",
+        "class_6_vs_0_plus_minus_class_5_7_9.png",
+    } <= {p.name for p in out.iterdir()}
+    run(
+        "experiments.synthesize",
+        f"--workdir={gen}",
+        "--attribute=class=6:0",
+        "--num=10",
+        "--num_labeled=2",
+        "--strategy=shift",
+        "--pool_size=8",
+        f"--out={tmp_path / 's'}",
+    )
+    pair = load_split("synthetic", "train", manual_dir=str(tmp_path / "s"))
+    assert sorted(np.unique(pair["label"]).tolist()) == [0, 1]
+    bad = subprocess.run(
+        [sys.executable, "-m", "experiments.attributes", f"--workdir={gen}", "--attribute=Male"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert bad.returncode == 1 and "no named attributes" in bad.stderr
+
+
+def test_celeba_pipeline_on_the_real_file_formats(tmp_path):
+    d = fixtures.make_celeba(tmp_path / "celeba", n=40)  # 36 train, 2 validation, 2 test faces.
+    c = celeba_synthetic.get_config("tiny,res=28")
+    _point_at(c, d)
+    c.generative.data.cache_dir = c.data.cache_dir = str(tmp_path / "cache")
+    c.classifier.data.cache_dir = str(tmp_path / "cache")
+    results = runner.train_and_evaluate(c, tmp_path / "p")
+    assert results["attribute"] == "Male" and results["num_test"] == 2
+    assert results["num_labeled_total"] == 6  # 3 labeled faces per side.
+    syn = load_split("synthetic", "train", manual_dir=results["stages"]["synthetic"])
+    assert syn["image"].shape[1:] == (28, 28, 3)
+    assert sorted(np.unique(syn["label"]).tolist()) == [0, 1]
+    real = load_split("synthetic", "train", manual_dir=results["stages"]["labeled_real"])
+    train = load_split(
+        "celeb_a", "train", manual_dir=str(d), image_size=28, cache_dir=str(tmp_path / "cache")
+    )
+    idx = json.loads((tmp_path / "p" / "labeled_real" / "synthetic.json").read_text())
+    male = train["attributes"][:, list(train["attribute_names"]).index("Male")]
+    np.testing.assert_array_equal(real["label"], male[np.asarray(idx["labeled_indices"])])
