@@ -7,7 +7,8 @@ Same layers, widths, losses and optimizer as the JAX model; the step is the PyTo
 example's (one G forward, D on real and detached fake, G through the updated D). dcgan64 is the
 network of ../shared/bench/torch_dcgan64.py. Prints one JSON line like experiments.benchmark.
 
-The regularized steps, as PyTorch users write them:
+vaegan28 / vaegan64: the VAE-GAN step (vaegan_step_fn). The regularized steps, as PyTorch users
+write them:
   *_wgan_gp: a WGAN-GP critic (layer norm = GroupNorm(1, C), biases), loss D(fake) - D(real) +
     10 * (|grad D(x_hat)| - 1)^2 on random interpolates (autograd.grad with create_graph=True),
     G loss -D(G(z)), Adam(1e-4, 0.5, 0.9);
@@ -52,6 +53,35 @@ def _dcgan_d(nc, widths, start, norm="batch"):
     return nn.Sequential(*layers, nn.Flatten(), nn.Linear(start * start * prev, 1, bias=bias))
 
 
+def _encoder(nc, widths, start, nz):
+    """The VAE-GAN encoder: D's convolution blocks, then one linear layer to (mean, logvar)."""
+    d = _dcgan_d(nc, widths, start)
+    return nn.Sequential(*list(d)[:-1], nn.Linear(start * start * widths[-1], 2 * nz))
+
+
+def _block_ends(d):
+    """Indices just after each LeakyReLU of a _dcgan_d: D[:end] gives that block's output."""
+    return [i + 1 for i, m in enumerate(d) if isinstance(m, nn.LeakyReLU)]
+
+
+def build_vaegan(model):
+    """(E, G, D, nz, image shape CHW, feature block (1-based), gamma)."""
+    if model == "vaegan28":
+        widths, start, nc, g_widths, block = [64, 128], 7, 1, [128, 64], 2
+    else:  # vaegan64
+        widths, start, nc, g_widths, block = [64, 128, 256, 512], 4, 3, [512, 256, 128, 64], 3
+    e = _encoder(nc, widths, start, 100)
+    return (
+        e,
+        _dcgan_g(100, g_widths, start, nc),
+        _dcgan_d(nc, widths, start),
+        100,
+        (nc,) + ((28, 28) if model == "vaegan28" else (64, 64)),
+        block,
+        1e-2,
+    )
+
+
 def build(model):
     """(G, D, nz, image shape CHW, adam lr, beta1)."""
     if model == "dcgan64_wgan_gp":
@@ -90,6 +120,39 @@ def build(model):
     raise SystemExit(f"unknown model {model}")
 
 
+def vaegan_step_fn(model, batch):
+    """Larsen et al.'s Algorithm 1 as PyTorch users write it: one forward pass, three backward
+    passes restricted to each network's parameters (`inputs=`), three Adam updates."""
+    E, G, D, nz, shape, block, gamma = build_vaegan(model)
+    opts = [torch.optim.Adam(m.parameters(), lr=2e-4, betas=(0.5, 0.999)) for m in (E, G, D)]
+    bce = nn.BCEWithLogitsLoss()
+    end = _block_ends(D)[block - 1]
+    feats, head = D[:end], D[end:]
+    real = torch.rand(batch, *shape) * 2 - 1
+    ones, zeros = torch.ones(batch), torch.zeros(batch)
+
+    def step():
+        mean, logvar = E(real).chunk(2, dim=1)
+        z = mean + torch.exp(0.5 * logvar) * torch.randn_like(mean)
+        x_rec, x_p = G(z), G(torch.randn(batch, nz))
+        f_real, f_rec = feats(real), feats(x_rec)
+        l_real, l_rec, l_p = (head(f).view(-1) for f in (f_real, f_rec, feats(x_p)))
+        kl = 0.5 * (mean.pow(2) + logvar.exp() - 1 - logvar).sum(1).mean()
+        recon = 0.5 * (f_real.detach() - f_rec).flatten(1).pow(2).sum(1).mean()
+        d_loss = bce(l_real, ones) + bce(l_rec, zeros) + bce(l_p, zeros)
+        g_loss = gamma * recon + bce(l_rec, ones) + bce(l_p, ones)
+        for o in opts:
+            o.zero_grad()
+        (kl + recon).backward(inputs=list(E.parameters()), retain_graph=True)
+        g_loss.backward(inputs=list(G.parameters()), retain_graph=True)
+        d_loss.backward(inputs=list(D.parameters()))
+        for o in opts:
+            o.step()
+        return float(d_loss.detach()) + float(g_loss.detach())
+
+    return step
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--model", default="dcgan28")
@@ -98,6 +161,9 @@ def main():
     p.add_argument("--warmup", type=int, default=3)
     a = p.parse_args()
     torch.manual_seed(0)
+    if a.model.startswith("vaegan"):
+        _time(a, vaegan_step_fn(a.model, a.batch))
+        return
     G, D, nz, shape, lr, b1 = build(a.model)
     b2 = 0.9 if a.model.endswith("_wgan_gp") else 0.999
     opt_g = torch.optim.Adam(G.parameters(), lr=lr, betas=(b1, b2))
@@ -152,9 +218,13 @@ def main():
         return float(loss_d.detach()) + float(loss_g.detach())
 
     if a.model.endswith("_wgan_gp"):
-        step = step_wgan_gp  # noqa: F811
+        step = step_wgan_gp
     elif a.model.endswith("_r1"):
-        step = step_r1  # noqa: F811
+        step = step_r1
+    _time(a, step)
+
+
+def _time(a, step):
     for _ in range(a.warmup):
         step()
     times = []

@@ -70,6 +70,23 @@ def _dcgan64_r1():
     return c
 
 
+@register("vaegan28", (28, 28, 1))
+def _vaegan28():
+    """The Fashion-MNIST VAE-GAN: DCGAN-28 G and D, encoder, reconstruction in D's last block."""
+    from configs import fashion_mnist_vaegan
+
+    return fashion_mnist_vaegan.get_config()
+
+
+@register("vaegan64", (64, 64, 3))
+def _vaegan64():
+    """The CelebA VAE-GAN at 64 px: DCGAN-64 G and D, encoder, reconstruction in D's third
+    block (Larsen et al.'s Dis_l)."""
+    from configs import celeba_vaegan
+
+    return celeba_vaegan.get_config("res=64")
+
+
 @register("ssl_svhn", (32, 32, 3))
 def _ssl_svhn():
     """The seeds' SVHN SSL discriminator + the 32x32 DCGAN generator."""
@@ -274,7 +291,15 @@ def run_torch_reference(model: str, batch: int, *, steps: int, warmup: int) -> d
         cmd = [sys.executable, str(shared), str(batch), str(steps), str(warmup)]
     elif model == "inception":
         cmd = [sys.executable, "-m", "experiments.torch_inception", str(batch)]
-    elif model in ("dcgan64", "dcgan28", "mlp_gan", "dcgan64_wgan_gp", "dcgan64_r1"):
+    elif model in (
+        "dcgan64",
+        "dcgan28",
+        "mlp_gan",
+        "dcgan64_wgan_gp",
+        "dcgan64_r1",
+        "vaegan28",
+        "vaegan64",
+    ):
         cmd = [
             sys.executable,
             "-m",
@@ -291,7 +316,7 @@ def run_torch_reference(model: str, batch: int, *, steps: int, warmup: int) -> d
             "error": "no PyTorch reference for this model",
         }
     proc = subprocess.run(cmd, cwd=repo, capture_output=True, text=True)
-    lines = [l for l in proc.stdout.splitlines() if l.startswith("{")]
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
     if proc.returncode != 0 or not lines:
         return {
             "framework": "torch",
