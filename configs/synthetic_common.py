@@ -45,7 +45,7 @@ def get_synthetic_config(
     c.synthesis.pool_size = 5000  # shift: unlabeled training images encoded as starting codes.
     c.classifier = classifier
     c.classifier.train.num_epochs = 0.0
-    c.classifier.train.num_steps = 2000  # The same for the synthetic and the real-only runs.
+    c.classifier.train.num_steps = 1000  # The same for the synthetic and the real-only runs.
     c.classifier.eval.every_steps = 500
     c.transfer = bool(args.get("transfer", False))
     c.model = ml_collections.ConfigDict({"name": "synthetic_pipeline"})

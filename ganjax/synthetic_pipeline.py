@@ -76,6 +76,9 @@ def run(config: ml_collections.ConfigDict, workdir, *, num_devices: int | None =
         g = config.generative.copy_and_resolve_references()
         with g.unlocked():
             g.seed = config.seed
+            for key in ("manual_dir", "tfds_data_dir", "cache_dir"):  # One place to set them.
+                if config.data.get(key) and not g.data.get(key):
+                    g.data[key] = config.data[key]
         _train(g, gen_dir, num_devices)
     space = code_space.load_code_space(gen_dir)
     train = load_config_split(space.config.data, "train")
