@@ -1,6 +1,6 @@
 """MLP GAN on Fashion-MNIST (the README's default experiment): the MNIST GAN's settings.
 
-  python -m experiments.train --config=configs/fashion_mnist_gan.py --workdir=runs/fashion_mnist_gan
+python -m experiments.train --config=configs/fashion_mnist_gan.py --workdir=runs/fashion_mnist_gan
 """
 
 from configs import base, mnist_gan

@@ -2,7 +2,8 @@
 CPU cores (the paper's 300 epochs would take hours there).
 
   python -m experiments.train --config=configs/fashion_mnist_ssl.py --workdir=runs/fmnist_ssl
-  python -m experiments.train --config=configs/fashion_mnist_ssl.py:baseline --workdir=runs/fmnist_ssl_baseline
+  python -m experiments.train --config=configs/fashion_mnist_ssl.py:baseline \
+      --workdir=runs/fmnist_ssl_baseline
 """
 
 from configs import mnist_ssl, ssl_common

@@ -7,7 +7,8 @@ with weight norm (hidden scales fixed, last trained) and Gaussian noise 0.3 / 0.
 lr * min(3 - epoch / 400, 1) is constant over 300 epochs).
 
   python -m experiments.train --config=configs/mnist_ssl.py --workdir=runs/mnist_ssl
-  python -m experiments.train --config=configs/mnist_ssl.py:baseline --workdir=runs/mnist_ssl_baseline
+  python -m experiments.train --config=configs/mnist_ssl.py:baseline \
+      --workdir=runs/mnist_ssl_baseline
 """
 
 from configs import ssl_common

@@ -15,7 +15,9 @@ def get_ssl_base() -> ml_collections.ConfigDict:
     c = base.get_base_config()
     c.method = "ssl_gan"
     c.data.num_labeled = 100  # Class-balanced labeled subset (all images are also unlabeled).
-    c.data.labeled_mode = "balanced"  # "balanced" (drawn from config.seed) or "first_n" (the seeds).
+    c.data.labeled_mode = (
+        "balanced"  # "balanced" (drawn from config.seed) or "first_n" (the seeds).
+    )
     c.data.val_fraction = 0.5  # Validation carved from the test set (the seeds use half).
     c.data.max_test_examples = 0
 
@@ -46,7 +48,9 @@ def get_ssl_base() -> ml_collections.ConfigDict:
     return c
 
 
-def get_paper_conv_config(dataset: str, num_labeled: int, widths: tuple[int, int], num_epochs: float):
+def get_paper_conv_config(
+    dataset: str, num_labeled: int, widths: tuple[int, int], num_epochs: float
+):
     """The paper's weight-norm conv classifier setting (SVHN, CIFAR-10): L1 feature matching on
     the pooled features, Adam 3e-4, constant then linear decay to 0 over the last third (their
     lr * min(3 - epoch / 400, 1) over 1200 epochs), Polyak-averaged D (0.9999)."""

@@ -12,5 +12,7 @@ from configs import ssl_common
 
 
 def get_config(arg=None):
-    c = ssl_common.get_paper_conv_config("svhn_cropped", num_labeled=1000, widths=(64, 128), num_epochs=400.0)
+    c = ssl_common.get_paper_conv_config(
+        "svhn_cropped", num_labeled=1000, widths=(64, 128), num_epochs=400.0
+    )
     return ssl_common.finalize(c, arg)

@@ -20,7 +20,9 @@ class _QuietLibraries(pylogging.Filter):
     """Drops INFO chatter from orbax and tfds (they log every save step); keeps warnings."""
 
     def filter(self, record: pylogging.LogRecord) -> bool:
-        noisy = any(p in record.pathname for p in ("/orbax/", "/tensorflow_datasets/", "xla_bridge"))
+        noisy = any(
+            p in record.pathname for p in ("/orbax/", "/tensorflow_datasets/", "xla_bridge")
+        )
         return record.levelno >= pylogging.WARNING or not noisy
 
 
@@ -39,7 +41,8 @@ def parse_flags(argv: list[str]) -> list[str]:
     except (flags.Error, AttributeError, KeyError, TypeError, ValueError) as e:
         sys.exit(
             f"ERROR: bad flag or config override: {_last_error_line(str(e))}\n"
-            "Config keys are listed in the config file (and in <workdir>/config.json of a past run); "
+            "Config keys are listed in the config file (and in <workdir>/config.json of a past "
+            "run); "
             "see --helpfull for the flags."
         )
 

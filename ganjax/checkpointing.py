@@ -23,8 +23,14 @@ class CheckpointError(RuntimeError):
 class Checkpointer:
     """Saves and restores the train state under <workdir>/checkpoints/<step>."""
 
-    def __init__(self, workdir: str | pathlib.Path, *, max_to_keep: int = 3, async_save: bool = True,
-                 subdir: str = "checkpoints"):
+    def __init__(
+        self,
+        workdir: str | pathlib.Path,
+        *,
+        max_to_keep: int = 3,
+        async_save: bool = True,
+        subdir: str = "checkpoints",
+    ):
         self.directory = pathlib.Path(workdir).absolute() / subdir
         self._manager = ocp.CheckpointManager(
             self.directory,
@@ -90,8 +96,12 @@ class BestCheckpointer:
         self._manager = ocp.CheckpointManager(
             self.directory,
             options=ocp.CheckpointManagerOptions(
-                max_to_keep=1, best_fn=lambda m: m[metric], best_mode="min", keep_checkpoints_without_metrics=False,
-                create=True, enable_async_checkpointing=False,
+                max_to_keep=1,
+                best_fn=lambda m: m[metric],
+                best_mode="min",
+                keep_checkpoints_without_metrics=False,
+                create=True,
+                enable_async_checkpointing=False,
             ),
         )
 
@@ -99,7 +109,9 @@ class BestCheckpointer:
         return self._manager.best_step()
 
     def save(self, step: int, state: PyTree, value: float) -> None:
-        self._manager.save(int(step), args=ocp.args.StandardSave(state), metrics={self.metric: float(value)})
+        self._manager.save(
+            int(step), args=ocp.args.StandardSave(state), metrics={self.metric: float(value)}
+        )
 
     def close(self) -> None:
         self._manager.wait_until_finished()

@@ -56,11 +56,18 @@ def tune_allocator(*, single_arena: bool) -> str:
         from jax._src import xla_bridge
 
         if xla_bridge.backends_are_initialized():
-            logging.warning("tune_allocator was called after JAX started; XLA's threads keep their malloc arenas.")
+            logging.warning(
+                "tune_allocator was called after JAX started; XLA's threads keep their malloc "
+                "arenas."
+            )
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        params = [(_M_MMAP_MAX, 0), (_M_TRIM_THRESHOLD, 2**31 - 1)] + ([(_M_ARENA_MAX, 1)] if single_arena else [])
+        params = [(_M_MMAP_MAX, 0), (_M_TRIM_THRESHOLD, 2**31 - 1)] + (
+            [(_M_ARENA_MAX, 1)] if single_arena else []
+        )
         ok = all(libc.mallopt(param, value) == 1 for param, value in params)
-        result = ("reuse, one arena" if single_arena else "reuse") if ok else "system (mallopt refused)"
+        result = (
+            ("reuse, one arena" if single_arena else "reuse") if ok else "system (mallopt refused)"
+        )
     _applied.append(result)
     return result
 

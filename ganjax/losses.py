@@ -132,7 +132,11 @@ def ssl_discriminator_loss(
         l_unl = gan_logit(unl_logits, extra_class=extra_class)
         l_fake = gan_logit(fake_logits, extra_class=extra_class)
         unsup = 0.5 * (jax.nn.softplus(-l_unl).mean() + jax.nn.softplus(l_fake).mean())
-        parts.update(loss_unsup=unsup, real_prob=jax.nn.sigmoid(l_unl).mean(), fake_prob=jax.nn.sigmoid(l_fake).mean())
+        parts.update(
+            loss_unsup=unsup,
+            real_prob=jax.nn.sigmoid(l_unl).mean(),
+            fake_prob=jax.nn.sigmoid(l_fake).mean(),
+        )
         total = sup + unsup_weight * unsup
     return total, parts
 

@@ -47,12 +47,17 @@ class TensorBoardWriter(MetricWriter):
         from tensorboard.compat.proto import event_pb2, summary_pb2
 
         summary = summary_pb2.Summary(value=values)
-        self._writer.add_event(event_pb2.Event(wall_time=time.time(), step=int(step), summary=summary))
+        self._writer.add_event(
+            event_pb2.Event(wall_time=time.time(), step=int(step), summary=summary)
+        )
 
     def write_scalars(self, step, scalars):
         from tensorboard.compat.proto import summary_pb2
 
-        self._add(step, [summary_pb2.Summary.Value(tag=k, simple_value=float(v)) for k, v in scalars.items()])
+        self._add(
+            step,
+            [summary_pb2.Summary.Value(tag=k, simple_value=float(v)) for k, v in scalars.items()],
+        )
 
     def write_images(self, step, images):
         from PIL import Image
@@ -64,7 +69,9 @@ class TensorBoardWriter(MetricWriter):
             Image.fromarray(np.squeeze(image)).save(buf, format="PNG")
             h, w = image.shape[:2]
             c = image.shape[2] if image.ndim == 3 else 1
-            encoded = summary_pb2.Summary.Image(height=h, width=w, colorspace=c, encoded_image_string=buf.getvalue())
+            encoded = summary_pb2.Summary.Image(
+                height=h, width=w, colorspace=c, encoded_image_string=buf.getvalue()
+            )
             values.append(summary_pb2.Summary.Value(tag=tag, image=encoded))
         self._add(step, values)
 
@@ -117,7 +124,9 @@ def create_default_writer(workdir: str | pathlib.Path) -> MultiWriter:
     """TensorBoard files in <workdir>/tensorboard plus <workdir>/metrics.jsonl."""
     workdir = pathlib.Path(workdir)
     (workdir / "tensorboard").mkdir(parents=True, exist_ok=True)
-    return MultiWriter([TensorBoardWriter(workdir / "tensorboard"), JsonlWriter(workdir / "metrics.jsonl")])
+    return MultiWriter(
+        [TensorBoardWriter(workdir / "tensorboard"), JsonlWriter(workdir / "metrics.jsonl")]
+    )
 
 
 def read_jsonl(path: str | pathlib.Path) -> list[dict]:

@@ -50,8 +50,14 @@ def run_reproduction(config, workdir, num_seeds: int, *, with_baseline: bool = T
             row[f"{name}_ema_test_error"] = _error_in_unit(r["ema_test_accuracy"], unit)
             row[f"{name}_val_accuracy"] = r["val_accuracy"]
         per_seed.append(row)
-    summary = {"dataset": key[0], "num_labeled": key[1], "unit": unit, "num_seeds": num_seeds, "per_seed": per_seed,
-               "paper": None if paper is None else {"mean": paper[0], "std": paper[1]}}
+    summary = {
+        "dataset": key[0],
+        "num_labeled": key[1],
+        "unit": unit,
+        "num_seeds": num_seeds,
+        "per_seed": per_seed,
+        "paper": None if paper is None else {"mean": paper[0], "std": paper[1]},
+    }
     for name, _ in variants:
         for col in (f"{name}_test_error", f"{name}_ema_test_error"):
             summary[col] = dict(zip(("mean", "std"), _mean_std([r[col] for r in per_seed])))
@@ -65,10 +71,19 @@ def run_reproduction(config, workdir, num_seeds: int, *, with_baseline: bool = T
     for name, _ in variants:
         a, b = summary[f"{name}_test_error"], summary[f"{name}_ema_test_error"]
         label = "semi-supervised GAN" if name == "ssl" else "supervised-only baseline"
-        lines.append(f"| {label} | {a['mean']:.2f} +- {a['std']:.2f} | {b['mean']:.2f} +- {b['std']:.2f} | {paper_txt if name == 'ssl' else ''} |")
-    lines += ["", "| seed | " + " | ".join(k for k in per_seed[0] if k != "seed") + " |", "|---" * len(per_seed[0]) + "|"]
+        lines.append(
+            f"| {label} | {a['mean']:.2f} +- {a['std']:.2f} | {b['mean']:.2f} +- {b['std']:.2f} "
+            f"| {paper_txt if name == 'ssl' else ''} |"
+        )
+    lines += [
+        "",
+        "| seed | " + " | ".join(k for k in per_seed[0] if k != "seed") + " |",
+        "|---" * len(per_seed[0]) + "|",
+    ]
     for r in per_seed:
-        lines.append(f"| {r['seed']} | " + " | ".join(f"{v:.4g}" for k, v in r.items() if k != "seed") + " |")
+        lines.append(
+            f"| {r['seed']} | " + " | ".join(f"{v:.4g}" for k, v in r.items() if k != "seed") + " |"
+        )
     (workdir / "reproduction.md").write_text("\n".join(lines) + "\n")
     (workdir / "reproduction.json").write_text(json.dumps(summary, indent=2))
     return summary

@@ -38,7 +38,9 @@ def parse_sweep(spec: str) -> list[tuple[str, list[str]]]:
     if len(set(keys)) != len(keys):
         raise ValueError(f"A sweep key appears twice: {keys}")
     if not axes:
-        raise ValueError("Empty --sweep; write e.g. 'optim.d.learning_rate=1e-3,3e-4;model.dropout=0.3,0.5'")
+        raise ValueError(
+            "Empty --sweep; write e.g. 'optim.d.learning_rate=1e-3,3e-4;model.dropout=0.3,0.5'"
+        )
     return axes
 
 
@@ -52,7 +54,9 @@ def run_name(point: dict[str, str]) -> str:
     return re.sub(r"[^A-Za-z0-9._=+-]", "_", name)
 
 
-def run_point(config_arg: str, workdir: pathlib.Path, point: dict[str, str], extra_flags: list[str]) -> dict:
+def run_point(
+    config_arg: str, workdir: pathlib.Path, point: dict[str, str], extra_flags: list[str]
+) -> dict:
     """Runs (or reuses) one grid point in a subprocess; returns its row for the tables."""
     run_dir = workdir / run_name(point)
     results_path = run_dir / "results.json"
@@ -60,12 +64,24 @@ def run_point(config_arg: str, workdir: pathlib.Path, point: dict[str, str], ext
     if results_path.exists():
         logging.info("Reusing finished run %s", run_dir)
         return {**row, "status": "done", **json.loads(results_path.read_text())}
-    cmd = [sys.executable, "-m", "experiments.train", f"--config={config_arg}", f"--workdir={run_dir}"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "experiments.train",
+        f"--config={config_arg}",
+        f"--workdir={run_dir}",
+    ]
     cmd += [f"--config.{k}={v}" for k, v in point.items()] + list(extra_flags)
     logging.info("Running %s", " ".join(cmd))
     run_dir.mkdir(parents=True, exist_ok=True)
     with open(run_dir / "log.txt", "a") as log:
-        proc = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=pathlib.Path(__file__).resolve().parents[1], env=os.environ.copy())
+        proc = subprocess.run(
+            cmd,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=pathlib.Path(__file__).resolve().parents[1],
+            env=os.environ.copy(),
+        )
     if proc.returncode != 0 or not results_path.exists():
         tail = (run_dir / "log.txt").read_text().strip().splitlines()[-1:] or ["(no output)"]
         logging.error("Run %s failed (exit %d): %s", run_dir, proc.returncode, tail[0])
@@ -73,9 +89,18 @@ def run_point(config_arg: str, workdir: pathlib.Path, point: dict[str, str], ext
     return {**row, "status": "done", **json.loads(results_path.read_text())}
 
 
-def write_tables(rows: list[dict], keys: list[str], workdir: pathlib.Path, metric: str | None) -> tuple[pathlib.Path, pathlib.Path]:
+def write_tables(
+    rows: list[dict], keys: list[str], workdir: pathlib.Path, metric: str | None
+) -> tuple[pathlib.Path, pathlib.Path]:
     """results.csv (every column) and summary.md (sorted by `metric`, best first)."""
-    scalar_cols = sorted({k for r in rows for k, v in r.items() if k not in keys and k != "run" and isinstance(v, (int, float, str)) and k != "status"})
+    scalar_cols = sorted(
+        {
+            k
+            for r in rows
+            for k, v in r.items()
+            if k not in keys and k != "run" and isinstance(v, (int, float, str)) and k != "status"
+        }
+    )
     cols = keys + ["status"] + scalar_cols + ["run"]
     csv_path = workdir / "results.csv"
     with open(csv_path, "w", newline="") as f:
@@ -83,14 +108,28 @@ def write_tables(rows: list[dict], keys: list[str], workdir: pathlib.Path, metri
         w.writeheader()
         w.writerows(rows)
     if metric:
-        rows = sorted(rows, key=lambda r: -(r.get(metric) if isinstance(r.get(metric), (int, float)) else float("-inf")))
-    shown = keys + [c for c in (metric, "test_accuracy", "ema_test_accuracy", "d_loss", "g_loss") if c and c in scalar_cols and c not in keys]
+        rows = sorted(
+            rows,
+            key=lambda r: (
+                -(r.get(metric) if isinstance(r.get(metric), (int, float)) else float("-inf"))
+            ),
+        )
+    shown = keys + [
+        c
+        for c in (metric, "test_accuracy", "ema_test_accuracy", "d_loss", "g_loss")
+        if c and c in scalar_cols and c not in keys
+    ]
     shown = list(dict.fromkeys(shown)) + ["status"]
     lines = ["| " + " | ".join(shown) + " |", "|" + "---|" * len(shown)]
     for r in rows:
         lines.append("| " + " | ".join(_fmt(r.get(c, "")) for c in shown) + " |")
     md_path = workdir / "summary.md"
-    md_path.write_text(f"# Sweep over {', '.join(keys)}\n\n" + (f"Sorted by {metric} (best first).\n\n" if metric else "") + "\n".join(lines) + "\n")
+    md_path.write_text(
+        f"# Sweep over {', '.join(keys)}\n\n"
+        + (f"Sorted by {metric} (best first).\n\n" if metric else "")
+        + "\n".join(lines)
+        + "\n"
+    )
     return csv_path, md_path
 
 
@@ -98,12 +137,22 @@ def _fmt(v) -> str:
     return f"{v:.4g}" if isinstance(v, float) else str(v)
 
 
-def run_sweep(config_arg: str, workdir: str | pathlib.Path, spec: str, *, jobs: int = 1, metric: str | None = None, extra_flags: tuple[str, ...] = ()):
+def run_sweep(
+    config_arg: str,
+    workdir: str | pathlib.Path,
+    spec: str,
+    *,
+    jobs: int = 1,
+    metric: str | None = None,
+    extra_flags: tuple[str, ...] = (),
+):
     workdir = pathlib.Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     axes = parse_sweep(spec)
     points = grid(axes)
     logging.info("Sweep of %d runs in %s", len(points), workdir)
     with concurrent.futures.ThreadPoolExecutor(max_workers=max(jobs, 1)) as pool:
-        rows = list(pool.map(lambda p: run_point(config_arg, workdir, p, list(extra_flags)), points))
+        rows = list(
+            pool.map(lambda p: run_point(config_arg, workdir, p, list(extra_flags)), points)
+        )
     return rows, write_tables(rows, [k for k, _ in axes], workdir, metric)

@@ -7,21 +7,37 @@ from ganjax import benchmarking
 
 def test_benchmark_row_has_the_reported_fields():
     row = benchmarking.run("mlp_gan", 8, steps=3, warmup=1)
-    assert {"model", "batch", "backend", "devices", "compile_s", "median_step_s", "p90_step_s", "images_per_sec"} <= set(row)
+    assert {
+        "model",
+        "batch",
+        "backend",
+        "devices",
+        "compile_s",
+        "median_step_s",
+        "p90_step_s",
+        "images_per_sec",
+    } <= set(row)
     assert row["median_step_s"] > 0 and row["p90_step_s"] >= row["median_step_s"]
     assert row["images_per_sec"] == pytest.approx(8 / row["median_step_s"], rel=0.01)
-    # MLP GAN step: D on 2 x 8 images + G through D twice; XLA counts > 2 * 8 * (784*128 + 100*128) flops.
+    # MLP GAN step: D on 2 x 8 images + G through D twice; XLA counts
+    # > 2 * 8 * (784*128 + 100*128) flops.
     assert row["gflop_per_step"] > 0
     assert row["host_malloc"]  # What ganjax.host did in this process, e.g. "system (not tuned)".
 
 
 def test_single_arena_decided_by_model():
-    assert benchmarking.wants_single_arena("dcgan64") and benchmarking.wants_single_arena("ssl_svhn")
-    assert not benchmarking.wants_single_arena("mlp_gan") and not benchmarking.wants_single_arena("ssl_mnist")
+    assert benchmarking.wants_single_arena("dcgan64") and benchmarking.wants_single_arena(
+        "ssl_svhn"
+    )
+    assert not benchmarking.wants_single_arena("mlp_gan") and not benchmarking.wants_single_arena(
+        "ssl_mnist"
+    )
 
 
 def test_every_listed_model_is_registered():
-    assert {"mlp_gan", "dcgan28", "dcgan64", "ssl_svhn", "ssl_mnist"} <= set(benchmarking.BENCHMARKS)
+    assert {"mlp_gan", "dcgan28", "dcgan64", "ssl_svhn", "ssl_mnist"} <= set(
+        benchmarking.BENCHMARKS
+    )
     with pytest.raises(ValueError, match="Unknown benchmark model"):
         benchmarking.run("biggan", 8)
 

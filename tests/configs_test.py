@@ -10,8 +10,16 @@ CONFIGS = sorted(
     for p in (pathlib.Path(__file__).parents[1] / "configs").glob("*.py")
     if p.stem not in ("__init__", "base") and not p.stem.endswith("_common")
 )
-STABLE_KEYS = ["seed", "data.name", "data.manual_dir", "train.batch_size", "train.num_steps",
-               "train.num_epochs", "ckpt.every_steps", "eval.every_steps"]
+STABLE_KEYS = [
+    "seed",
+    "data.name",
+    "data.manual_dir",
+    "train.batch_size",
+    "train.num_steps",
+    "train.num_epochs",
+    "ckpt.every_steps",
+    "eval.every_steps",
+]
 
 
 def get(name, arg=None):
@@ -46,7 +54,9 @@ def test_mnist_gan_matches_the_seeds():
     assert c.train.batch_size == 100 and c.loss.label_smoothing == 0.1
 
 
-@pytest.mark.parametrize("name", ["cifar10_dcgan", "svhn_dcgan", "fashion_mnist_dcgan", "celeba_dcgan"])
+@pytest.mark.parametrize(
+    "name", ["cifar10_dcgan", "svhn_dcgan", "fashion_mnist_dcgan", "celeba_dcgan"]
+)
 def test_dcgan_configs_use_radford_settings(name):
     c = get(name)
     assert c.model.name == "dcgan" and c.model.init_std == 0.02 and c.train.batch_size == 128

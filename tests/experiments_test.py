@@ -12,13 +12,25 @@ REPO = pathlib.Path(__file__).resolve().parents[1]
 
 def run(*args, timeout=600):
     env = {**os.environ, "JAX_PLATFORMS": "cpu"}
-    return subprocess.run([sys.executable, "-m", *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", *args],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def test_train_then_sample_end_to_end(mnist_dir, tmp_path):
     wd = tmp_path / "run"
-    proc = run("experiments.train", "--config=configs/fashion_mnist_gan.py:tiny", f"--workdir={wd}",
-               f"--config.data.manual_dir={mnist_dir}", "--config.optim.d.learning_rate=1e-4")
+    proc = run(
+        "experiments.train",
+        "--config=configs/fashion_mnist_gan.py:tiny",
+        f"--workdir={wd}",
+        f"--config.data.manual_dir={mnist_dir}",
+        "--config.optim.d.learning_rate=1e-4",
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "Samples:" in proc.stdout and "step 6/6" in proc.stderr
     config = json.loads((wd / "config.json").read_text())
@@ -35,18 +47,28 @@ def test_train_then_sample_end_to_end(mnist_dir, tmp_path):
 
 
 def test_mistyped_config_key_fails_loudly(tmp_path):
-    proc = run("experiments.train", "--config=configs/fashion_mnist_gan.py:tiny", f"--workdir={tmp_path}",
-               "--config.optim.d.learnig_rate=1e-4")
+    proc = run(
+        "experiments.train",
+        "--config=configs/fashion_mnist_gan.py:tiny",
+        f"--workdir={tmp_path}",
+        "--config.optim.d.learnig_rate=1e-4",
+    )
     assert proc.returncode != 0
     assert "learnig_rate" in proc.stderr
     assert not (tmp_path / "config.json").exists()
 
 
 def test_missing_data_directory_is_one_clear_message(tmp_path):
-    proc = run("experiments.train", "--config=configs/svhn_dcgan.py:tiny", f"--workdir={tmp_path}",
-               f"--config.data.manual_dir={tmp_path}/nowhere")
+    proc = run(
+        "experiments.train",
+        "--config=configs/svhn_dcgan.py:tiny",
+        f"--workdir={tmp_path}",
+        f"--config.data.manual_dir={tmp_path}/nowhere",
+    )
     assert proc.returncode == 1
-    assert "ERROR:" in proc.stderr and "train_32x32.mat" in proc.stderr and "manual_dir" in proc.stderr
+    assert (
+        "ERROR:" in proc.stderr and "train_32x32.mat" in proc.stderr and "manual_dir" in proc.stderr
+    )
     assert "Traceback" not in proc.stderr
 
 
@@ -56,25 +78,55 @@ def test_sample_from_empty_workdir(tmp_path):
 
 
 def test_evaluate_writes_result_and_table(tiny_gan_run, tiny_classifier, tmp_path):
-    args = ("experiments.evaluate", f"--workdir={tiny_gan_run}", f"--extractor=classifier:{tiny_classifier}",
-            "--num_samples=64", "--batch_size=32", "--step=3")
+    args = (
+        "experiments.evaluate",
+        f"--workdir={tiny_gan_run}",
+        f"--extractor=classifier:{tiny_classifier}",
+        "--num_samples=64",
+        "--batch_size=32",
+        "--step=3",
+    )
     proc = run(*args)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "real-vs-real" in proc.stdout and "fid" in proc.stdout
     written = proc.stdout.strip().splitlines()[-1].removeprefix("Wrote ")
-    assert pathlib.Path(written).parent == tiny_gan_run / "eval" and pathlib.Path(written).name.startswith("3_classifier-")
+    assert pathlib.Path(written).parent == tiny_gan_run / "eval" and pathlib.Path(
+        written
+    ).name.startswith("3_classifier-")
     result = json.loads(pathlib.Path(written).read_text())
-    assert {"fid", "kid", "kid_std", "precision", "recall", "density", "coverage", "inception_score", "protocol"} <= set(result)
+    assert {
+        "fid",
+        "kid",
+        "kid_std",
+        "precision",
+        "recall",
+        "density",
+        "coverage",
+        "inception_score",
+        "protocol",
+    } <= set(result)
     p = result["protocol"]
-    assert p["num_samples"] == 64 and p["generator_weights"] == "raw (step 3)" and "real_vs_real_fid" in p
+    assert (
+        p["num_samples"] == 64
+        and p["generator_weights"] == "raw (step 3)"
+        and "real_vs_real_fid" in p
+    )
     proc = run(*args[:-1], "--real")
     assert proc.returncode == 0, proc.stderr[-3000:]
-    floor = json.loads((tiny_gan_run / "eval" / pathlib.Path(proc.stdout.strip().splitlines()[-1]).name).read_text())
+    floor = json.loads(
+        (
+            tiny_gan_run / "eval" / pathlib.Path(proc.stdout.strip().splitlines()[-1]).name
+        ).read_text()
+    )
     assert floor["fid"] == p["real_vs_real_fid"]
 
 
 def test_evaluate_bad_input_is_one_clear_message(tiny_gan_run, tmp_path):
     proc = run("experiments.evaluate", f"--workdir={tiny_gan_run}", "--extractor=vgg16")
-    assert proc.returncode == 1 and "Unknown extractor 'vgg16'" in proc.stderr and "Traceback" not in proc.stderr
+    assert (
+        proc.returncode == 1
+        and "Unknown extractor 'vgg16'" in proc.stderr
+        and "Traceback" not in proc.stderr
+    )
     proc = run("experiments.evaluate", f"--workdir={tmp_path}")
     assert proc.returncode == 1 and "not a ganjax run folder" in proc.stderr

@@ -21,13 +21,16 @@ before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
 for _ in range(10):
     f(x).block_until_ready()
 faults = (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / 10
-print(json.dumps({"setting": setting, "faulted_mb_per_call": faults * resource.getpagesize() / 2**20}))
+mb = faults * resource.getpagesize() / 2**20
+print(json.dumps({"setting": setting, "faulted_mb_per_call": mb}))
 """
 
 
 def _probe(env_extra: dict) -> dict:
     env = {**os.environ, **env_extra}
-    out = subprocess.run([sys.executable, "-c", _PROBE], capture_output=True, text=True, env=env, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", _PROBE], capture_output=True, text=True, env=env, check=True
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -36,7 +39,9 @@ def test_tuned_allocator_reuses_large_buffers():
     """With the tuning, a step that returns 128 MB does not page-fault it in again every call."""
     row = _probe({})
     assert row["setting"] == "reuse, one arena"
-    assert row["faulted_mb_per_call"] < 64, row  # Untuned glibc: 128 MB of faults per call (measured).
+    assert row["faulted_mb_per_call"] < 64, (
+        row
+    )  # Untuned glibc: 128 MB of faults per call (measured).
 
 
 def test_allocator_tuning_can_be_turned_off():

@@ -63,17 +63,23 @@ def test_cifar10_batches_and_tarball(tmp_path, as_tarball):
 
 def test_celeba_crop_resize_attributes_and_splits(tmp_path):
     d = fixtures.make_celeba(tmp_path / "celeba", n=12)
-    train = load_split("celeb_a", "train", manual_dir=str(d), image_size=28, cache_dir=str(tmp_path / "cache"))
+    train = load_split(
+        "celeb_a", "train", manual_dir=str(d), image_size=28, cache_dir=str(tmp_path / "cache")
+    )
     assert train["image"].shape == (8, 28, 28, 3)
     # The 108x108 center crop is exactly the bright face box: no dark border survives.
     assert train["image"].min() >= 190
     np.testing.assert_array_equal(train["label"], np.arange(8) % 2)  # "Male"
     assert train["attributes"].shape == (8, 4)
     assert list(train["attribute_names"]) == fixtures.CELEBA_ATTRS
-    val = load_split("celeb_a", "validation", manual_dir=str(d), image_size=64, cache_dir=str(tmp_path / "cache"))
+    val = load_split(
+        "celeb_a", "validation", manual_dir=str(d), image_size=64, cache_dir=str(tmp_path / "cache")
+    )
     assert val["image"].shape == (2, 64, 64, 3)
     assert list((tmp_path / "cache").iterdir())  # Decoded faces are cached.
-    again = load_split("celeb_a", "train", manual_dir=str(d), image_size=28, cache_dir=str(tmp_path / "cache"))
+    again = load_split(
+        "celeb_a", "train", manual_dir=str(d), image_size=28, cache_dir=str(tmp_path / "cache")
+    )
     np.testing.assert_array_equal(again["image"], train["image"])
 
 
@@ -107,7 +113,10 @@ def test_iterator_epochs_are_permutations_and_deterministic():
     epoch2 = np.concatenate([next(it)["image"].ravel() for _ in range(5)])
     assert sorted(epoch2.tolist()) == list(range(50)) and not np.array_equal(epoch, epoch2)
     other_seed = BatchIterator(_data(), batch_size=10, seed=4)
-    assert not np.array_equal(next(other_seed)["image"], BatchIterator(_data(), batch_size=10, seed=3).batch_at(0)["image"])
+    assert not np.array_equal(
+        next(other_seed)["image"],
+        BatchIterator(_data(), batch_size=10, seed=3).batch_at(0)["image"],
+    )
 
 
 def test_iterator_resumes_exactly():

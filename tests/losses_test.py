@@ -18,7 +18,9 @@ def bce(p_logit, t):
 
 def test_non_saturating_with_one_sided_smoothing():
     real, fake = [2.0, -1.0], [0.5, -3.0]
-    total, parts = losses.discriminator_loss(real_logits=L(real), fake_logits=L(fake), loss_type="non_saturating", label_smoothing=0.1)
+    total, parts = losses.discriminator_loss(
+        real_logits=L(real), fake_logits=L(fake), loss_type="non_saturating", label_smoothing=0.1
+    )
     exp_real = (bce(2.0, 0.9) + bce(-1.0, 0.9)) / 2
     exp_fake = (bce(0.5, 0.0) + bce(-3.0, 0.0)) / 2
     assert float(parts["loss_real"]) == pytest.approx(exp_real, rel=1e-6)
@@ -29,7 +31,9 @@ def test_non_saturating_with_one_sided_smoothing():
 
 
 def test_zero_logits_give_log2():
-    total, _ = losses.discriminator_loss(real_logits=jnp.zeros(4), fake_logits=jnp.zeros(4), loss_type="minimax")
+    total, _ = losses.discriminator_loss(
+        real_logits=jnp.zeros(4), fake_logits=jnp.zeros(4), loss_type="minimax"
+    )
     assert float(total) == pytest.approx(2 * math.log(2), rel=1e-6)
 
 
@@ -41,17 +45,31 @@ def test_minimax_generator_is_log_one_minus_d():
 
 
 def test_hinge_and_least_squares():
-    total, parts = losses.discriminator_loss(real_logits=L([0.5, 2.0]), fake_logits=L([-2.0, 0.0]), loss_type="hinge")
-    assert float(parts["loss_real"]) == pytest.approx(0.25) and float(parts["loss_fake"]) == pytest.approx(0.5)
-    assert float(losses.generator_loss(fake_logits=L([1.0, 3.0]), loss_type="hinge")) == pytest.approx(-2.0)
-    total, parts = losses.discriminator_loss(real_logits=L([1.0, 3.0]), fake_logits=L([1.0, 0.0]), loss_type="least_squares")
-    assert float(parts["loss_real"]) == pytest.approx(1.0) and float(parts["loss_fake"]) == pytest.approx(0.25)
-    assert float(losses.generator_loss(fake_logits=L([1.0, 3.0]), loss_type="least_squares")) == pytest.approx(1.0)
+    total, parts = losses.discriminator_loss(
+        real_logits=L([0.5, 2.0]), fake_logits=L([-2.0, 0.0]), loss_type="hinge"
+    )
+    assert float(parts["loss_real"]) == pytest.approx(0.25) and float(
+        parts["loss_fake"]
+    ) == pytest.approx(0.5)
+    assert float(
+        losses.generator_loss(fake_logits=L([1.0, 3.0]), loss_type="hinge")
+    ) == pytest.approx(-2.0)
+    total, parts = losses.discriminator_loss(
+        real_logits=L([1.0, 3.0]), fake_logits=L([1.0, 0.0]), loss_type="least_squares"
+    )
+    assert float(parts["loss_real"]) == pytest.approx(1.0) and float(
+        parts["loss_fake"]
+    ) == pytest.approx(0.25)
+    assert float(
+        losses.generator_loss(fake_logits=L([1.0, 3.0]), loss_type="least_squares")
+    ) == pytest.approx(1.0)
 
 
 def test_extreme_logits_stay_finite():
     big = L([1e4, -1e4])
-    total, _ = losses.discriminator_loss(real_logits=big, fake_logits=-big, loss_type="non_saturating", label_smoothing=0.1)
+    total, _ = losses.discriminator_loss(
+        real_logits=big, fake_logits=-big, loss_type="non_saturating", label_smoothing=0.1
+    )
     assert np.isfinite(float(total))
     # Real: (0.1 * 1e4 + 0.9 * 1e4) / 2 = 5e3 (each wrong-side logit costs its weight * 1e4);
     # fake: (0 + 1e4) / 2 = 5e3.
@@ -61,8 +79,12 @@ def test_extreme_logits_stay_finite():
 def test_feature_matching():
     real = L([[1.0, 2.0], [3.0, 4.0]])  # mean [2, 3]
     fake = L([[0.0, 0.0], [2.0, 2.0]])  # mean [1, 1]
-    assert float(losses.feature_matching_loss(real_features=real, fake_features=fake, distance="l2")) == pytest.approx(2.5)
-    assert float(losses.feature_matching_loss(real_features=real, fake_features=fake, distance="l1")) == pytest.approx(1.5)
+    assert float(
+        losses.feature_matching_loss(real_features=real, fake_features=fake, distance="l2")
+    ) == pytest.approx(2.5)
+    assert float(
+        losses.feature_matching_loss(real_features=real, fake_features=fake, distance="l1")
+    ) == pytest.approx(1.5)
 
 
 def test_unknown_loss_type():
@@ -72,8 +94,9 @@ def test_unknown_loss_type():
 
 def test_wasserstein_hand_computed():
     real, fake = L([1.0, 3.0]), L([-2.0, 0.0])  # means 2 and -1
-    total, parts = losses.discriminator_loss(real_logits=real, fake_logits=fake,
-                                             loss_type="wasserstein")
+    total, parts = losses.discriminator_loss(
+        real_logits=real, fake_logits=fake, loss_type="wasserstein"
+    )
     assert float(parts["loss_real"]) == pytest.approx(-2.0)
     assert float(parts["loss_fake"]) == pytest.approx(-1.0)
     assert float(total) == pytest.approx(-3.0)  # E[D(fake)] - E[D(real)]

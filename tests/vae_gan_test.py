@@ -65,13 +65,19 @@ def test_discriminator_feature_layers():
     d = DCGANDiscriminator(resolution=32, base_features=4)
     x = jnp.zeros((2, 32, 32, 1))
     variables = d.init(jax.random.PRNGKey(0), x, train=False)
+
     def feature_shape(layer):
         out = d.apply(variables, x, train=False, return_features=True, feature_layer=layer)
         return out[1].shape
 
     shapes = {layer: feature_shape(layer) for layer in (1, 2, 3, -1, -2)}
-    assert shapes == {1: (2, 16 * 16 * 4), 2: (2, 8 * 8 * 8), 3: (2, 4 * 4 * 16),
-                      -1: (2, 4 * 4 * 16), -2: (2, 8 * 8 * 8)}
+    assert shapes == {
+        1: (2, 16 * 16 * 4),
+        2: (2, 8 * 8 * 8),
+        3: (2, 4 * 4 * 16),
+        -1: (2, 4 * 4 * 16),
+        -2: (2, 8 * 8 * 8),
+    }
     with pytest.raises(ValueError, match="has 3 convolution blocks"):
         d.apply(variables, x, train=False, return_features=True, feature_layer=4)
 
@@ -105,8 +111,7 @@ def _grads(**overrides):
     enc = state[vae_gan.E].replace(params=jax.tree.unflatten(treedef, moved))
     state = state.with_nets(**{vae_gan.E: enc})
     images = np.random.default_rng(0).integers(0, 256, (1, 16, 28, 28, 1), dtype=np.uint8)
-    grads, _, _ = jax.jit(m.gradients)(state, {"image": jnp.asarray(images)},
-                                      jax.random.PRNGKey(1))
+    grads, _, _ = jax.jit(m.gradients)(state, {"image": jnp.asarray(images)}, jax.random.PRNGKey(1))
     return {n: jax.tree.leaves(grads[n]) for n in (vae_gan.E, vae_gan.G, vae_gan.D)}
 
 

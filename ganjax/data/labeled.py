@@ -12,7 +12,9 @@ from __future__ import annotations
 import numpy as np
 
 
-def labeled_subset(labels: np.ndarray, num_labeled: int, seed: int, mode: str = "balanced") -> np.ndarray:
+def labeled_subset(
+    labels: np.ndarray, num_labeled: int, seed: int, mode: str = "balanced"
+) -> np.ndarray:
     """Indices of the labeled training examples.
 
     Raises:
@@ -27,20 +29,25 @@ def labeled_subset(labels: np.ndarray, num_labeled: int, seed: int, mode: str = 
         raise ValueError(f"Unknown labeled_mode '{mode}'; use 'balanced' or 'first_n'")
     classes = np.unique(labels)
     if num_labeled % len(classes):
-        raise ValueError(f"num_labeled={num_labeled} is not divisible by the {len(classes)} classes")
+        raise ValueError(
+            f"num_labeled={num_labeled} is not divisible by the {len(classes)} classes"
+        )
     per_class = num_labeled // len(classes)
     rng = np.random.default_rng([seed, 1])
     chosen = []
     for c in classes:
         members = np.flatnonzero(labels == c)
         if len(members) < per_class:
-            raise ValueError(f"Class {c} has {len(members)} examples, fewer than {per_class} per class")
+            raise ValueError(
+                f"Class {c} has {len(members)} examples, fewer than {per_class} per class"
+            )
         chosen.append(rng.choice(members, per_class, replace=False))
     return np.sort(np.concatenate(chosen))
 
 
 def split_validation(num_test: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """(validation indices, test indices): a seeded random `fraction` of the test set is held out."""
+    """(validation indices, test indices): a seeded random `fraction` of the test set is held
+    out."""
     if not 0 <= fraction < 1:
         raise ValueError(f"val_fraction must be in [0, 1), got {fraction}")
     perm = np.random.default_rng([seed, 2]).permutation(num_test)
@@ -49,6 +56,7 @@ def split_validation(num_test: int, fraction: float, seed: int) -> tuple[np.ndar
 
 
 def tile_to(indices: np.ndarray, size: int) -> np.ndarray:
-    """Repeats `indices` to at least `size` entries (labeled data re-tiled to the unlabeled size)."""
+    """Repeats `indices` to at least `size` entries (labeled data re-tiled to the unlabeled
+    size)."""
     reps = -(-size // len(indices))
     return np.tile(indices, reps)

@@ -36,7 +36,8 @@ _DOWNLOAD_HINTS = {
     "mnist": "train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, t10k-images-idx3-ubyte.gz "
     "and t10k-labels-idx1-ubyte.gz from the MNIST page (yann.lecun.com/exdb/mnist or a mirror)",
     "fashion_mnist": "the four IDX .gz files from github.com/zalandoresearch/fashion-mnist "
-    "(on Debian: apt-get install dataset-fashion-mnist puts them in /usr/share/datasets/fashion-mnist)",
+    "(on Debian: apt-get install dataset-fashion-mnist puts them in "
+    "/usr/share/datasets/fashion-mnist)",
     "svhn_cropped": "train_32x32.mat and test_32x32.mat from ufldl.stanford.edu/housenumbers",
     "cifar10": "cifar-10-python.tar.gz from www.cs.toronto.edu/~kriz/cifar.html (the tarball or "
     "its extracted cifar-10-batches-py/ folder)",
@@ -138,7 +139,10 @@ def _load_cifar10(directory: pathlib.Path, split: str) -> Dataset:
                 parts.append(_unpickle_cifar(tar.extractfile(f"cifar-10-batches-py/{n}")))
     else:
         raise FileNotFoundError(f"CIFAR-10 batches ({', '.join(names)}) not in {directory}")
-    return {"image": np.concatenate([p[0] for p in parts]), "label": np.concatenate([p[1] for p in parts])}
+    return {
+        "image": np.concatenate([p[0] for p in parts]),
+        "label": np.concatenate([p[1] for p in parts]),
+    }
 
 
 def celeba_preprocess(image: np.ndarray, size: int, crop: int = CELEBA_CROP) -> np.ndarray:
@@ -178,12 +182,16 @@ def _load_celeba(
     if split not in split_ids and split != "all":
         raise ValueError(f"celeb_a has splits train, validation, test and all, not '{split}'")
     if part_path is not None and split != "all":
-        partition = dict(line.split() for line in part_path.read_text().splitlines() if line.strip())
+        partition = dict(
+            line.split() for line in part_path.read_text().splitlines() if line.strip()
+        )
         keep = [i for i, f in enumerate(files) if int(partition[f]) == split_ids[split]]
     elif split in ("train", "all"):
         keep = list(range(len(files)))
     else:
-        raise FileNotFoundError(f"list_eval_partition.txt (needed for split '{split}') not in {directory}")
+        raise FileNotFoundError(
+            f"list_eval_partition.txt (needed for split '{split}') not in {directory}"
+        )
     keep = keep[:max_examples] if max_examples else keep
     cache = pathlib.Path(cache_dir).expanduser() / (
         f"celeb_a_{split}_{image_size}px_crop{CELEBA_CROP}_{len(keep)}.npz"
@@ -192,9 +200,16 @@ def _load_celeba(
         with np.load(cache) as z:
             images = z["image"]
     else:
-        logging.info("Decoding %d CelebA images to %dpx (cached at %s)", len(keep), image_size, cache)
+        logging.info(
+            "Decoding %d CelebA images to %dpx (cached at %s)", len(keep), image_size, cache
+        )
         images = np.stack(
-            [celeba_preprocess(np.asarray(Image.open(images_dir / files[i]).convert("RGB")), image_size) for i in keep]
+            [
+                celeba_preprocess(
+                    np.asarray(Image.open(images_dir / files[i]).convert("RGB")), image_size
+                )
+                for i in keep
+            ]
         )
         cache.parent.mkdir(parents=True, exist_ok=True)
         tmp = cache.with_suffix(".tmp.npz")
@@ -220,8 +235,16 @@ _LOCAL_READERS = {
 
 def _has_local_files(name: str, directory: pathlib.Path) -> bool:
     markers = {
-        "mnist": ["train-images-idx3-ubyte.gz", "train-images-idx3-ubyte", "t10k-images-idx3-ubyte.gz"],
-        "fashion_mnist": ["train-images-idx3-ubyte.gz", "train-images-idx3-ubyte", "t10k-images-idx3-ubyte.gz"],
+        "mnist": [
+            "train-images-idx3-ubyte.gz",
+            "train-images-idx3-ubyte",
+            "t10k-images-idx3-ubyte.gz",
+        ],
+        "fashion_mnist": [
+            "train-images-idx3-ubyte.gz",
+            "train-images-idx3-ubyte",
+            "t10k-images-idx3-ubyte.gz",
+        ],
         "svhn_cropped": ["train_32x32.mat", "test_32x32.mat"],
         "cifar10": ["cifar-10-batches-py", "cifar-10-python.tar.gz", "data_batch_1", "test_batch"],
         "celeb_a": ["list_attr_celeba.txt"],
@@ -245,9 +268,16 @@ def _load_tfds(name: str, split: str, data_dir: str | None) -> Dataset | None:
     try:
         source = builder.as_data_source(split=split)
         examples = [source[i] for i in range(len(source))]
-        data = {k: np.stack([np.asarray(e[k]) for e in examples]) for k in examples[0] if k != "attributes"}
+        data = {
+            k: np.stack([np.asarray(e[k]) for e in examples])
+            for k in examples[0]
+            if k != "attributes"
+        }
         if "attributes" in examples[0]:
-            data["attributes"] = {a: np.asarray([e["attributes"][a] for e in examples]) for a in examples[0]["attributes"]}
+            data["attributes"] = {
+                a: np.asarray([e["attributes"][a] for e in examples])
+                for a in examples[0]["attributes"]
+            }
     except Exception:  # Not prepared, or prepared in a format data sources cannot read.
         if not builder.is_prepared():
             return None
@@ -255,8 +285,9 @@ def _load_tfds(name: str, split: str, data_dir: str | None) -> Dataset | None:
             import tensorflow  # noqa: F401
         except ImportError as e:
             raise DatasetNotFoundError(
-                f"The tfds copy of '{name}' in {builder.data_dir} is in tfrecord format, which needs "
-                "TensorFlow: pip install tensorflow, or prepare it with file_format='array_record', "
+                f"The tfds copy of '{name}' in {builder.data_dir} is in tfrecord format, which "
+                "needs TensorFlow: pip install tensorflow, or prepare it with "
+                "file_format='array_record', "
                 "or point config.data.manual_dir at the original files."
             ) from e
         data = tfds.as_numpy(builder.as_dataset(split=split, batch_size=-1))
@@ -265,7 +296,9 @@ def _load_tfds(name: str, split: str, data_dir: str | None) -> Dataset | None:
         out["label"] = np.asarray(data["label"], np.int32)
     if "attributes" in data:
         attr_names = sorted(data["attributes"])
-        out["attributes"] = np.stack([np.asarray(data["attributes"][a]) for a in attr_names], -1).astype(np.int8)
+        out["attributes"] = np.stack(
+            [np.asarray(data["attributes"][a]) for a in attr_names], -1
+        ).astype(np.int8)
         out["attribute_names"] = np.asarray(attr_names)
         out["label"] = np.asarray(data["attributes"]["Male"], np.int32)
     return out
@@ -313,7 +346,8 @@ def load_split(
         directory = pathlib.Path(manual_dir).expanduser()
         if not directory.is_dir():
             raise DatasetNotFoundError(
-                f"config.data.manual_dir={manual_dir!r} is not a directory. Put {_DOWNLOAD_HINTS[name]} "
+                f"config.data.manual_dir={manual_dir!r} is not a directory. Put "
+                f"{_DOWNLOAD_HINTS[name]} "
                 f"there, or point config.data.manual_dir at the folder that holds them."
             )
         candidates = [directory]
@@ -329,7 +363,8 @@ def load_split(
                 data = _LOCAL_READERS[name](directory, split)
         except FileNotFoundError as e:
             raise DatasetNotFoundError(
-                f"Dataset '{name}' split '{split}': {e}. Put {_DOWNLOAD_HINTS[name]} in {directory} "
+                f"Dataset '{name}' split '{split}': {e}. Put {_DOWNLOAD_HINTS[name]} in "
+                f"{directory} "
                 "(or set config.data.manual_dir to the folder that holds them)."
             ) from e
     else:
@@ -337,12 +372,15 @@ def load_split(
         if data is None:
             looked = ", ".join(str(d) for d in default_dirs(name))
             raise DatasetNotFoundError(
-                f"Dataset '{name}' not found: no local files in [{looked}] and no prepared tfds copy. "
+                f"Dataset '{name}' not found: no local files in [{looked}] and no prepared "
+                "tfds copy. "
                 f"Download {_DOWNLOAD_HINTS[name]}, put them in one of those folders, or pass "
                 f"--config.data.manual_dir=/path/to/folder."
             )
         if name == "celeb_a":
-            data["image"] = np.stack([celeba_preprocess(im, image_size or 64) for im in data["image"]])
+            data["image"] = np.stack(
+                [celeba_preprocess(im, image_size or 64) for im in data["image"]]
+            )
     if max_examples:
         data = {k: (v[:max_examples] if k != "attribute_names" else v) for k, v in data.items()}
     return data

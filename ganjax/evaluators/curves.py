@@ -12,7 +12,12 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 
 def plot_curves(
-    records: Sequence[dict], keys: Sequence[str], path: str | pathlib.Path, *, title: str = "", ylabel: str = "loss"
+    records: Sequence[dict],
+    keys: Sequence[str],
+    path: str | pathlib.Path,
+    *,
+    title: str = "",
+    ylabel: str = "loss",
 ) -> bool:
     """Plots each key of `records` against "step" into one PNG; False if no key has data."""
     fig, ax = plt.subplots(figsize=(8, 4.5))

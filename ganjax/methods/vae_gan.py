@@ -130,7 +130,10 @@ class VAEGAN(GAN):
             logits, coll = d.apply(x, params=params, collections=coll)
             return logits, x, coll
         (logits, feats), coll = d.apply(
-            x, params=params, collections=coll, return_features=True,
+            x,
+            params=params,
+            collections=coll,
+            return_features=True,
             feature_layer=self.recon_layer,
         )
         return logits, feats, coll
@@ -229,8 +232,12 @@ class VAEGAN(GAN):
         if held is None:
             return {}
         mse = reconstruction_error(state, held["image"], self.config.eval.fid_batch_size)
-        logging.info("step %d: reconstruction MSE %.5f ([0, 1] pixels, %d held-out images)",
-                     step, mse, len(held["image"]))
+        logging.info(
+            "step %d: reconstruction MSE %.5f ([0, 1] pixels, %d held-out images)",
+            step,
+            mse,
+            len(held["image"]),
+        )
         return {"recon_mse": mse}
 
     def results(self, state, data, last_eval):

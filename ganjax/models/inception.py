@@ -62,8 +62,14 @@ class BasicConv2d(nn.Module):
         if kh == kw and ph == pw and jax.default_backend() == "cpu":
             # ganjax's CPU convolution paths (Winograd for 3x3 stride 1, im2col matrix products
             # otherwise): the same numbers to float32 rounding, faster than XLA:CPU's convolution.
-            x = layers.Conv(self.features, kernel_size=kh, stride=self.strides, padding=ph,
-                            kernel_init=nn.initializers.lecun_normal(), name="conv")(x)
+            x = layers.Conv(
+                self.features,
+                kernel_size=kh,
+                stride=self.strides,
+                padding=ph,
+                kernel_init=nn.initializers.lecun_normal(),
+                name="conv",
+            )(x)
         else:
             x = nn.Conv(
                 self.features,

@@ -53,10 +53,14 @@ class PaperMNISTGenerator(nn.Module):
         for _ in range(2):
             h = nn.Dense(self.hidden, use_bias=False)(h)
             # Batch norm with a bias but no scale, as the paper's code (batch_norm(..., g=None)).
-            h = nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-6, use_scale=False)(h)
+            h = nn.BatchNorm(
+                use_running_average=not train, momentum=0.9, epsilon=1e-6, use_scale=False
+            )(h)
             h = nn.softplus(h)
         # Weight norm with a trainable scale starting at 1 and no data-dependent init (l2normalize).
-        x = jax.nn.sigmoid(WNDense(math.prod(self.image_shape), train_scale=True, data_init=False)(h))
+        x = jax.nn.sigmoid(
+            WNDense(math.prod(self.image_shape), train_scale=True, data_init=False)(h)
+        )
         return (2.0 * x - 1.0).reshape((z.shape[0], *self.image_shape))  # [0, 1] -> [-1, 1]
 
 
@@ -64,7 +68,8 @@ class PaperConvDiscriminator(nn.Module):
     """The paper's SVHN (64/128) and CIFAR-10 (96/192) weight-normalized conv classifier.
 
     dropout 0.2 -> 3 x conv3x3(w1) (last stride 2) -> dropout 0.5 -> 3 x conv3x3(w2) (last
-    stride 2) -> dropout 0.5 -> conv3x3(w2, valid) -> conv1x1(w2) x 2 -> global mean pool -> dense K.
+    stride 2) -> dropout 0.5 -> conv3x3(w2, valid) -> conv1x1(w2) x 2 -> global mean pool ->
+    dense K.
     Leaky ReLU 0.2 throughout.
     """
 
@@ -108,7 +113,9 @@ class SeedsSVHNDiscriminator(nn.Module):
         drop = lambda t, rate: nn.Dropout(rate)(t, deterministic=not train)
         w1, w2 = self.widths
         h = drop(x, self.dropout / 2.5)
-        conv = lambda f, s, pad="SAME", bias=False: Conv(f, 3, s, pad, use_bias=bias, kernel_init=nn.initializers.lecun_normal())
+        conv = lambda f, s, pad="SAME", bias=False: Conv(
+            f, 3, s, pad, use_bias=bias, kernel_init=nn.initializers.lecun_normal()
+        )
         h = act(conv(w1, 2, bias=True)(h))  # 16x16
         h = drop(h, self.dropout)
         h = act(bn()(conv(w1, 1)(h)))
@@ -128,16 +135,32 @@ def create_ssl_models(cfg, image_shape: tuple[int, int, int], num_classes: int):
     h, w, c = image_shape
     if cfg.name == "paper_mnist":
         g = PaperMNISTGenerator(image_shape=image_shape, hidden=cfg.g_hidden)
-        d = PaperMNISTDiscriminator(num_classes=num_classes, extra_class=cfg.extra_class, hidden=tuple(cfg.d_hidden),
-                                    input_noise=cfg.input_noise, hidden_noise=cfg.hidden_noise)
+        d = PaperMNISTDiscriminator(
+            num_classes=num_classes,
+            extra_class=cfg.extra_class,
+            hidden=tuple(cfg.d_hidden),
+            input_noise=cfg.input_noise,
+            hidden_noise=cfg.hidden_noise,
+        )
     elif cfg.name == "paper_conv":
         g = DCGANGenerator(resolution=h, channels=c, base_features=cfg.g_features)
-        d = PaperConvDiscriminator(num_classes=num_classes, extra_class=cfg.extra_class,
-                                   widths=tuple(cfg.d_widths), input_dropout=cfg.input_dropout, dropout=cfg.dropout)
+        d = PaperConvDiscriminator(
+            num_classes=num_classes,
+            extra_class=cfg.extra_class,
+            widths=tuple(cfg.d_widths),
+            input_dropout=cfg.input_dropout,
+            dropout=cfg.dropout,
+        )
     elif cfg.name == "seeds_svhn":
         g = DCGANGenerator(resolution=h, channels=c, base_features=cfg.g_features)
-        d = SeedsSVHNDiscriminator(num_classes=num_classes, extra_class=cfg.extra_class,
-                                   widths=tuple(cfg.d_widths), dropout=cfg.dropout)
+        d = SeedsSVHNDiscriminator(
+            num_classes=num_classes,
+            extra_class=cfg.extra_class,
+            widths=tuple(cfg.d_widths),
+            dropout=cfg.dropout,
+        )
     else:
-        raise ValueError(f"Unknown SSL model '{cfg.name}'; choose paper_mnist, paper_conv or seeds_svhn")
+        raise ValueError(
+            f"Unknown SSL model '{cfg.name}'; choose paper_mnist, paper_conv or seeds_svhn"
+        )
     return g, d

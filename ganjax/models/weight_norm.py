@@ -20,7 +20,12 @@ Array = jax.Array
 
 
 def _data_dependent_affine(
-    module: nn.Module, t: Array, features: int, init_scale: float, train_scale: bool, data_init: bool = True
+    module: nn.Module,
+    t: Array,
+    features: int,
+    init_scale: float,
+    train_scale: bool,
+    data_init: bool = True,
 ):
     """Creates (or reads) g and b; on init, from the statistics of t over all but its last axis
     (or g = init_scale, b = 0 without `data_init`)."""
@@ -55,7 +60,9 @@ class WNDense(nn.Module):
     def __call__(self, x: Array) -> Array:
         v = self.param("v", nn.initializers.normal(self.v_std), (x.shape[-1], self.features))
         t = x @ (v / jnp.sqrt(jnp.sum(jnp.square(v), axis=0, keepdims=True) + 1e-6))
-        return _data_dependent_affine(self, t, self.features, self.init_scale, self.train_scale, self.data_init)
+        return _data_dependent_affine(
+            self, t, self.features, self.init_scale, self.train_scale, self.data_init
+        )
 
 
 class WNConv(nn.Module):
