@@ -6,6 +6,8 @@
 #   bash scripts/zoo.sh runs/zoo [steps=1000] [seeds="0 1"]
 #
 # Resumable: a finished run (results.json) is skipped. Ends with experiments.compare's table.
+# Sample grids every 500 steps (the default, once per 46-step epoch of 6,000 images, costs more
+# than the training; grids do not change the training, so the numbers are the same).
 set -euo pipefail
 out=${1:?usage: bash scripts/zoo.sh <out dir> [steps] [seeds]}
 steps=${2:-1000}
@@ -19,6 +21,7 @@ for loss in ns hinge_sn wgan_gp ns_r1; do
       "$py" -m experiments.train \
         --config="configs/fashion_mnist_dcgan.py:loss=${loss},examples=6000,steps=${steps}${da}" \
         --workdir="$out/$name" --config.seed="$seed" --config.eval.fid_every_steps="$steps" \
+        --config.eval.every_steps=500 \
         2>&1 | grep -E "step ${steps}/|FID|fid|Error|error" || true
       [[ -f "$out/$name/results.json" ]] || { echo "FAILED: $name (see $out/$name)"; exit 1; }
     done
