@@ -14,7 +14,7 @@ from absl import app, flags
 
 from experiments import common
 from ganjax import code_space, posthoc_encoder, sampling
-from ganjax.data import load_split
+from ganjax.data import load_config_split
 
 _D = posthoc_encoder.Settings()
 _WORKDIR = flags.DEFINE_string("workdir", None, "A DCGAN run folder written by experiments.train.")
@@ -49,16 +49,7 @@ def main(argv):
         record = posthoc_encoder.train(_WORKDIR.value, settings)
         if _EVAL.value:
             config, _ = sampling.read_run(_WORKDIR.value)
-            d = config.data
-            test = load_split(
-                d.name,
-                "test",
-                manual_dir=d.manual_dir or None,
-                tfds_data_dir=d.tfds_data_dir or None,
-                image_size=d.get("image_size") or None,
-                max_examples=_EVAL.value,
-                cache_dir=d.cache_dir,
-            )
+            test = load_config_split(config.data, "test", _EVAL.value)
             for name, refine in (("encoder_only", 0), ("refined", None)):
                 space = code_space.load_code_space(_WORKDIR.value, refine_steps=refine)
                 err = code_space.reconstruction_error(space, test["image"])

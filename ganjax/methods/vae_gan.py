@@ -36,7 +36,7 @@ import optax
 from absl import logging
 
 from ganjax import losses, models, optim
-from ganjax.data import load_split, to_float_images
+from ganjax.data import load_config_split, to_float_images
 from ganjax.methods.base import Data
 from ganjax.methods.gan import GAN, generate
 from ganjax.models.encoder import DCGANEncoder, reparameterize
@@ -90,16 +90,7 @@ class VAEGAN(GAN):
         data = super().load_data()
         n = int(self.config.eval.get("recon_examples", 0) or 0)
         if n:
-            d = self.config.data
-            held = load_split(
-                d.name,
-                self.config.eval.heldout_split,
-                manual_dir=d.manual_dir or None,
-                tfds_data_dir=d.tfds_data_dir or None,
-                image_size=d.get("image_size") or None,
-                max_examples=n,
-                cache_dir=d.cache_dir,
-            )
+            held = load_config_split(self.config.data, self.config.eval.heldout_split, n)
             data.splits["heldout"] = held
         return data
 
