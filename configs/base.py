@@ -108,6 +108,18 @@ def get_base_config() -> ml_collections.ConfigDict:
     return c
 
 
+def apply_budget(c: ml_collections.ConfigDict, args: dict) -> ml_collections.ConfigDict:
+    """The `examples=N` (first N training images) and `steps=N` (N steps, checkpoint at the
+    end, instead of epochs) config arguments that several experiment families share."""
+    if args.get("examples"):
+        c.data.max_examples = int(args["examples"])
+    if args.get("steps"):
+        c.train.num_steps = int(args["steps"])
+        c.train.num_epochs = 0.0
+        c.ckpt.every_steps = int(args["steps"])
+    return c
+
+
 def apply_tiny(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     """Shrinks a config to seconds on a CPU: tiny widths, a few steps, everything exercised."""
     c.data.max_examples = 256

@@ -100,12 +100,7 @@ def get_dcgan_variant(dataset: str, arg=None):
     LOSS_RECIPES[recipe](c)
     if args.get("da"):
         c.data.augment = DIFFAUGMENT
-    if args.get("examples"):
-        c.data.max_examples = int(args["examples"])
-    if args.get("steps"):
-        c.train.num_steps = int(args["steps"])
-        c.train.num_epochs = 0.0
-        c.ckpt.every_steps = int(args["steps"])
+    base.apply_budget(c, args)
     if args.get("conditional") or args.get("acgan") or args.get("cbn"):
         apply_conditional(c, acgan=bool(args.get("acgan")), cbn=bool(args.get("cbn")))
     if args.get("tiny"):

@@ -35,12 +35,7 @@ def get_vaegan_config(dataset: str, arg=None, *, num_epochs: float, image_size: 
     c.eval.every_steps = 500
     if args.get("pixel"):
         c.loss.recon_layer = 0
-    if args.get("examples"):
-        c.data.max_examples = int(args["examples"])
-    if args.get("steps"):
-        c.train.num_steps = int(args["steps"])
-        c.train.num_epochs = 0.0
-        c.ckpt.every_steps = int(args["steps"])
+    base.apply_budget(c, args)
     if args.get("tiny"):
         base.apply_tiny(c)
         c.model.e_features = 8

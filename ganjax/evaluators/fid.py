@@ -30,10 +30,10 @@ import numpy as np
 from absl import logging
 
 from ganjax import metrics, models, parallel
-from ganjax.data import load_split
+from ganjax.data import load_config_split
 from ganjax.evaluators import extractors, reference_stats
-from ganjax.metrics.mmd import kid_subset_size
 from ganjax.metrics.manifold import knn_radii_sq
+from ganjax.metrics.mmd import kid_subset_size
 
 METRIC_KEYS = (
     "fid",
@@ -181,14 +181,7 @@ class SampleQualityEvaluator:
         d = self.config.data
 
         def load_images():
-            return load_split(
-                d.name,
-                split,
-                manual_dir=d.manual_dir or None,
-                tfds_data_dir=d.tfds_data_dir or None,
-                image_size=d.get("image_size") or None,
-                cache_dir=d.cache_dir,
-            )["image"]
+            return load_config_split(d, split)["image"]
 
         return reference_stats.load_or_compute(
             dataset=d.name,

@@ -114,6 +114,52 @@ def _spectral(layer: nn.Module, x: Array, enabled: bool, train: bool) -> Array:
     return SpectralNorm(layer)(x, update_stats=train)
 
 
+def conv_trunk(
+    x: Array,
+    n_down: int,
+    base_features: int,
+    train: bool,
+    *,
+    init_std: float,
+    leaky_slope: float,
+    conv_impl: str,
+    norm: str = "batch",
+    spectral_norm: bool = False,
+    first_bias: bool = False,
+) -> list[Array]:
+    """The discriminator's (and the encoder's) trunk, called inside a compact module: `n_down`
+    4x4 stride-2 convolutions, widths doubling from `base_features`, each followed by `norm`
+    ("batch", "layer" or "none"; never on the input layer, as in Radford et al.) and leaky
+    ReLU. Convolutions carry a bias when there is no batch norm after them, and the first one
+    also with `first_bias`. Returns every block's output."""
+    blocks = []
+    features = base_features
+    for i in range(n_down):
+        conv = Conv(
+            features,
+            kernel_size=4,
+            stride=2,
+            padding=1,
+            use_bias=norm != "batch" or (first_bias and i == 0),
+            kernel_init=normal_init(init_std),
+            impl=conv_impl,
+        )
+        x = _spectral(conv, x, spectral_norm, train)
+        if i == 0:  # Radford et al.: no normalization on the discriminator's input layer.
+            x = nn.leaky_relu(x, leaky_slope)
+        elif norm == "batch":
+            x = _batch_norm(train, init_std, "leaky_relu", leaky_slope)(x)
+        elif norm == "layer":
+            # Statistics per sample over (H, W, C); scale and offset per channel.
+            x = nn.LayerNorm(epsilon=1e-5, reduction_axes=(1, 2, 3), feature_axes=-1)(x)
+            x = nn.leaky_relu(x, leaky_slope)
+        else:
+            x = nn.leaky_relu(x, leaky_slope)
+        blocks.append(x)
+        features *= 2
+    return blocks
+
+
 class DCGANDiscriminator(nn.Module):
     """image [B, R, R, C] -> one real/fake logit per image [B].
 
@@ -171,32 +217,19 @@ class DCGANDiscriminator(nn.Module):
                 f"feature_layer {feature_layer}: this {self.resolution} px discriminator has "
                 f"{n_down} convolution blocks (use 1..{n_down}, or -1 for the last)"
             )
-        blocks = []
         use_bias = self.norm != "batch"
-        features = self.base_features
-        for i in range(n_down):
-            conv = Conv(
-                features,
-                kernel_size=4,
-                stride=2,
-                padding=1,
-                use_bias=use_bias,
-                kernel_init=normal_init(self.init_std),
-                impl=self.conv_impl,
-            )
-            x = _spectral(conv, x, self.spectral_norm, train)
-            if i == 0:  # Radford et al.: no normalization on the discriminator's input layer.
-                x = nn.leaky_relu(x, self.leaky_slope)
-            elif self.norm == "batch":
-                x = _batch_norm(train, self.init_std, "leaky_relu", self.leaky_slope)(x)
-            elif self.norm == "layer":
-                # Statistics per sample over (H, W, C); scale and offset per channel.
-                x = nn.LayerNorm(epsilon=1e-5, reduction_axes=(1, 2, 3), feature_axes=-1)(x)
-                x = nn.leaky_relu(x, self.leaky_slope)
-            else:
-                x = nn.leaky_relu(x, self.leaky_slope)
-            blocks.append(x)
-            features *= 2
+        blocks = conv_trunk(
+            x,
+            n_down,
+            self.base_features,
+            train,
+            init_std=self.init_std,
+            leaky_slope=self.leaky_slope,
+            conv_impl=self.conv_impl,
+            norm=self.norm,
+            spectral_norm=self.spectral_norm,
+        )
+        x = blocks[-1]
         h = x.reshape((x.shape[0], -1))
         # Equivalent to PyTorch's final Conv2d(8 * ndf, 1, 4, 1, 0) on the 4x4 map.
         dense = nn.Dense(1, use_bias=use_bias, kernel_init=normal_init(self.init_std))

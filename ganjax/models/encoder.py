@@ -12,8 +12,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from ganjax.models.dcgan import _batch_norm, start_resolution
-from ganjax.models.layers import Conv, normal_init
+from ganjax.models.dcgan import conv_trunk, start_resolution
 
 Array = jax.Array
 
@@ -31,22 +30,16 @@ class DCGANEncoder(nn.Module):
     @nn.compact
     def __call__(self, x: Array, train: bool = True) -> tuple[Array, Array]:
         _, n_down = start_resolution(self.resolution)
-        features = self.base_features
-        for i in range(n_down):
-            x = Conv(
-                features,
-                kernel_size=4,
-                stride=2,
-                padding=1,
-                use_bias=i == 0,
-                kernel_init=normal_init(self.init_std),
-                impl=self.conv_impl,
-            )(x)
-            if i == 0:
-                x = nn.leaky_relu(x, self.leaky_slope)
-            else:
-                x = _batch_norm(train, self.init_std, "leaky_relu", self.leaky_slope)(x)
-            features *= 2
+        x = conv_trunk(
+            x,
+            n_down,
+            self.base_features,
+            train,
+            init_std=self.init_std,
+            leaky_slope=self.leaky_slope,
+            conv_impl=self.conv_impl,
+            first_bias=True,
+        )[-1]
         h = x.reshape((x.shape[0], -1))
         # Zero-initialized head: q(z | x) starts as N(0, I) for every image, the prior.
         out = nn.Dense(2 * self.latent_dim, kernel_init=nn.initializers.zeros)(h)
