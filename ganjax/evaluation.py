@@ -12,8 +12,8 @@ apply).
 from __future__ import annotations
 
 import json
-import re
 import pathlib
+import re
 from typing import Any
 
 import ml_collections

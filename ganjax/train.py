@@ -22,7 +22,7 @@ import ml_collections
 import numpy as np
 from absl import logging
 
-from ganjax import checkpointing, metric_writers, methods, parallel
+from ganjax import checkpointing, methods, metric_writers, parallel
 from ganjax.data import prefetch
 from ganjax.evaluators import curves, periodic, samples
 

@@ -6,7 +6,6 @@ import pathlib
 import subprocess
 import sys
 
-
 REPO = pathlib.Path(__file__).resolve().parents[1]
 
 

@@ -32,8 +32,8 @@ import scipy.linalg
 from scipy.spatial.distance import cdist
 
 from ganjax import metrics
-from ganjax.metrics.mmd import mmd2_unbiased
 from ganjax.metrics.manifold import knn_radii_sq
+from ganjax.metrics.mmd import mmd2_unbiased
 
 # ----------------------------------------------------------------------------------------------
 # Independent references.

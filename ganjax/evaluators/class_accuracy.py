@@ -17,7 +17,6 @@ import numpy as np
 from ganjax import models
 from ganjax.evaluators import extractors, fid
 
-
 _JITTED: dict[int, tuple[extractors.FeatureExtractor, Callable]] = {}
 
 

@@ -12,8 +12,8 @@ extractors and the evaluation protocol live in ganjax/evaluators.
 
 from ganjax.metrics.frechet import fid_from_features, frechet_distance
 from ganjax.metrics.iscore import inception_score
+from ganjax.metrics.manifold import density_coverage, prdc, precision_recall
 from ganjax.metrics.mmd import kid
-from ganjax.metrics.manifold import density_coverage, precision_recall, prdc
 from ganjax.metrics.stats import FeatureStats
 
 __all__ = [
