@@ -102,7 +102,7 @@ def test_reference_statistics_are_cached_and_checked(
     def no_loading(*a, **k):
         raise AssertionError("the cache should have been used")
 
-    monkeypatch.setattr(fid, "load_split", no_loading)
+    monkeypatch.setattr(fid, "load_config_split", no_loading)
     second = fid.SampleQualityEvaluator(c, parallel.create_mesh(1), (28, 28, 1))
     assert second.real_vs_real() == first.real_vs_real()
     # A statistics file made with another extractor is refused, naming the mismatch.
