@@ -9,7 +9,7 @@ import sys
 import pytest
 
 _PROBE = r"""
-import json, resource, sys
+import json, resource, statistics, sys
 from ganjax import host
 setting = host.tune_allocator(single_arena=True)
 import jax, jax.numpy as jnp
@@ -17,12 +17,13 @@ f = jax.jit(lambda x: jnp.concatenate([x, x + 1.0]))  # A 128 MB result per call
 x = jnp.ones((16 * 1024 * 1024,), jnp.float32)
 for _ in range(10):
     f(x).block_until_ready()
-before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-for _ in range(10):
+per_call = []
+for _ in range(30):
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
     f(x).block_until_ready()
-faults = (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / 10
-mb = faults * resource.getpagesize() / 2**20
-print(json.dumps({"setting": setting, "faulted_mb_per_call": mb}))
+    faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
+    per_call.append(faults * resource.getpagesize() / 2**20)
+print(json.dumps({"setting": setting, "median_faulted_mb": statistics.median(per_call)}))
 """
 
 
@@ -36,17 +37,22 @@ def _probe(env_extra: dict) -> dict:
 
 @pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="the tuning applies to glibc only")
 def test_tuned_allocator_reuses_large_buffers():
-    """With the tuning, a step that returns 128 MB does not page-fault it in again every call."""
+    """With the tuning, a step that returns 128 MB does not page-fault it in again every call.
+
+    The median over 30 calls: a call now and then still faults its result in (measured: 0 to 5
+    of 30 on the 2-core machine, more when other processes compete for it, when a buffer is
+    freed after the next call's allocation); untuned glibc faults 128 MB on every call.
+    """
     row = _probe({})
     assert row["setting"] == "reuse, one arena"
-    assert row["faulted_mb_per_call"] < 64, (
-        row
-    )  # Untuned glibc: 128 MB of faults per call (measured).
+    assert row["median_faulted_mb"] < 64, row
 
 
 def test_allocator_tuning_can_be_turned_off():
     row = _probe({"GANJAX_MALLOC": "system"})
     assert row["setting"].startswith("system")
+    if platform.libc_ver()[0] == "glibc":  # The fault count the tuned test tells apart.
+        assert row["median_faulted_mb"] >= 100, row
 
 
 def test_single_arena_only_for_models_with_large_activations():
