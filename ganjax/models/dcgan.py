@@ -13,7 +13,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from ganjax.models.layers import BatchNorm, Conv, ConvTranspose, normal_init
+from ganjax.models.layers import Conv, ConvTranspose, gan_batch_norm, normal_init
 from ganjax.models.spectral_norm import SpectralNorm
 
 Array = jax.Array
@@ -37,21 +37,6 @@ def start_resolution(resolution: int) -> tuple[int, int]:
     return r, n
 
 
-def _batch_norm(
-    train: bool, init_std: float, activation: str = "none", leaky_slope: float = 0.2
-) -> BatchNorm:
-    # PyTorch's default momentum 0.1 is Flax's 0.9; scale ~ N(1, init_std) as in Radford et al.
-    # The activation runs in the same pass (see ganjax.ops.batch_norm_act).
-    return BatchNorm(
-        use_running_average=not train,
-        momentum=0.9,
-        epsilon=1e-5,
-        activation=activation,
-        leaky_slope=leaky_slope,
-        scale_init=lambda k, s, d=jnp.float32: 1.0 + init_std * jax.random.normal(k, s, d),
-    )
-
-
 class DCGANGenerator(nn.Module):
     """z [B, nz] -> image [B, R, R, C] in [-1, 1].
 
@@ -70,8 +55,8 @@ class DCGANGenerator(nn.Module):
 
     def _norm_relu(self, x: Array, labels: Array | None, train: bool) -> Array:
         if not self.num_classes:
-            return _batch_norm(train, self.init_std, "relu")(x)
-        x = _batch_norm(train, self.init_std)(x)
+            return gan_batch_norm(train, self.init_std, "relu")(x)
+        x = gan_batch_norm(train, self.init_std)(x)
         c = x.shape[-1]
         gamma = nn.Embed(self.num_classes, c, embedding_init=nn.initializers.zeros)(labels)
         beta = nn.Embed(self.num_classes, c, embedding_init=nn.initializers.zeros)(labels)
@@ -148,7 +133,7 @@ def conv_trunk(
         if i == 0:  # Radford et al.: no normalization on the discriminator's input layer.
             x = nn.leaky_relu(x, leaky_slope)
         elif norm == "batch":
-            x = _batch_norm(train, init_std, "leaky_relu", leaky_slope)(x)
+            x = gan_batch_norm(train, init_std, "leaky_relu", leaky_slope)(x)
         elif norm == "layer":
             # Statistics per sample over (H, W, C); scale and offset per channel.
             x = nn.LayerNorm(epsilon=1e-5, reduction_axes=(1, 2, 3), feature_axes=-1)(x)

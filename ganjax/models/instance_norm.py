@@ -15,7 +15,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from ganjax.models.layers import BatchNorm
+from ganjax.models.layers import gan_batch_norm
 from ganjax.ops import Activation, activate
 
 Array = jax.Array
@@ -102,15 +102,7 @@ def norm_act(
     """
     check_norm(norm)
     if norm == "batch":
-        return BatchNorm(
-            use_running_average=not train,
-            momentum=0.9,
-            epsilon=1e-5,
-            activation=activation,
-            leaky_slope=leaky_slope,
-            scale_init=lambda k, s, d=jnp.float32: 1.0 + init_std * jax.random.normal(k, s, d),
-            name=name,
-        )(x)
+        return gan_batch_norm(train, init_std, activation, leaky_slope, name=name)(x)
     if norm == "instance":
         x = InstanceNorm(epsilon=1e-5, affine=instance_affine, name=name)(x)
     return activate(x, activation, leaky_slope)

@@ -130,3 +130,25 @@ class BatchNorm(nn.Module):
                 var
             )
         return out
+
+
+def gan_batch_norm(
+    train: bool,
+    init_std: float,
+    activation: str = "none",
+    leaky_slope: float = 0.2,
+    name: str | None = None,
+) -> BatchNorm:
+    """The GAN papers' batch norm: PyTorch's defaults (momentum 0.1, which is Flax's 0.9; epsilon
+    1e-5) and a scale initialized from N(1, init_std^2) (Radford et al.'s init, which the
+    pix2pix / CycleGAN authors' code keeps); the activation runs in the same pass
+    (`ganjax.ops.batch_norm_act`)."""
+    return BatchNorm(
+        use_running_average=not train,
+        momentum=0.9,
+        epsilon=1e-5,
+        activation=activation,
+        leaky_slope=leaky_slope,
+        scale_init=lambda k, s, d=jnp.float32: 1.0 + init_std * jax.random.normal(k, s, d),
+        name=name,
+    )

@@ -61,6 +61,28 @@ def conditional_input(source: Array, image: Array) -> Array:
     return jnp.concatenate([source, image], axis=-1)
 
 
+def _layers(module, *, kernel_size: int, padding: int, train: bool):
+    """The convolution and the norm + LeakyReLU partials both discriminators build their layers
+    from, configured by the module's init_std, conv_impl, norm and leaky_slope."""
+    conv = functools.partial(
+        Conv,
+        kernel_size=kernel_size,
+        stride=1,
+        padding=padding,
+        kernel_init=normal_init(module.init_std),
+        impl=module.conv_impl,
+    )
+    norm = functools.partial(
+        norm_act,
+        norm=module.norm,
+        train=train,
+        activation="leaky_relu",
+        leaky_slope=module.leaky_slope,
+        init_std=module.init_std,
+    )
+    return conv, norm
+
+
 class PatchGANDiscriminator(nn.Module):
     """image [B, H, W, C] -> patch logits [B, H', W', 1] (H' = H / 2^n_layers - 2 for H a
     multiple of 2^n_layers; 30x30 for 256 px and n_layers = 3).
@@ -88,21 +110,7 @@ class PatchGANDiscriminator(nn.Module):
         if self.n_layers < 1:
             raise ValueError(f"n_layers must be at least 1, got {self.n_layers}")
         use_bias = conv_uses_bias(self.norm)
-        conv = functools.partial(
-            Conv,
-            kernel_size=4,
-            padding=1,
-            kernel_init=normal_init(self.init_std),
-            impl=self.conv_impl,
-        )
-        norm = functools.partial(
-            norm_act,
-            norm=self.norm,
-            train=train,
-            activation="leaky_relu",
-            leaky_slope=self.leaky_slope,
-            init_std=self.init_std,
-        )
+        conv, norm = _layers(self, kernel_size=4, padding=1, train=train)
         x = nn.leaky_relu(
             conv(self.ndf, stride=2, use_bias=True, name="conv_0")(x), self.leaky_slope
         )
@@ -140,23 +148,8 @@ class PixelGANDiscriminator(nn.Module):
     def __call__(self, x: Array, train: bool = True) -> Array:
         check_norm(self.norm)
         use_bias = conv_uses_bias(self.norm)
-        conv = functools.partial(
-            Conv,
-            kernel_size=1,
-            stride=1,
-            padding=0,
-            kernel_init=normal_init(self.init_std),
-            impl=self.conv_impl,
-        )
+        conv, norm = _layers(self, kernel_size=1, padding=0, train=train)
         x = nn.leaky_relu(conv(self.ndf, use_bias=True, name="conv_0")(x), self.leaky_slope)
         x = conv(2 * self.ndf, use_bias=use_bias, name="conv_1")(x)
-        x = norm_act(
-            x,
-            self.norm,
-            train=train,
-            name="norm_1",
-            activation="leaky_relu",
-            leaky_slope=self.leaky_slope,
-            init_std=self.init_std,
-        )
+        x = norm(x, name="norm_1")
         return conv(1, use_bias=use_bias, name="conv_2")(x)  # [B, H, W, 1]
