@@ -60,7 +60,20 @@ def main(argv):
         )
     elif "test_accuracy" in results:
         print(f"Test accuracy: {results['test_accuracy']:.4f}")
-    if "fid" in results:
+    if "ssim" in results:  # pix2pix: outputs vs targets on the test split.
+        print(
+            f"Test: L1 {results['l1']:.4f}, PSNR {results['psnr']:.2f} dB, SSIM "
+            f"{results['ssim']:.4f}, FID {results['fid']:.4f} "
+            f"({results['protocol']['distribution_metrics']['extractor']}); eval: {wd}/eval.jsonl"
+        )
+    elif "fid_a2b" in results:  # CycleGAN: per direction on the test split.
+        print(
+            f"Test: FID A->B {results['fid_a2b']:.4f} (untranslated "
+            f"{results['fid_a2b_identity']:.4f}), B->A {results['fid_b2a']:.4f} (untranslated "
+            f"{results['fid_b2a_identity']:.4f}), cycle L1 {results['cycle_l1']:.4f}; eval: "
+            f"{wd}/eval.jsonl"
+        )
+    elif "fid" in results:
         print(
             f"FID: {results['fid']:.4f} ({results['protocol']['extractor']}; real-vs-real floor "
             f"{results['protocol']['real_vs_real_fid']:.4f}); eval: {wd}/eval"

@@ -40,8 +40,23 @@ def _config(mnist_dir, tmp_path=None, **overrides):
 
 @pytest.fixture(scope="module")
 def p2p_run(mnist_dir, tmp_path_factory) -> pathlib.Path:
+    """A tiny run trained through the command line (its summary line is checked too)."""
     workdir = tmp_path_factory.mktemp("p2p") / "run"
-    train.train_and_evaluate(_config(mnist_dir), workdir)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "experiments.train",
+            "--config=configs/fashion_mnist_pix2pix.py:tiny",
+            f"--config.data.manual_dir={mnist_dir}",
+            f"--workdir={workdir}",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=pathlib.Path(__file__).parents[1],
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "Test: L1 " in proc.stdout, proc.stdout
     return workdir
 
 
@@ -116,7 +131,11 @@ def test_step_matches_direct_gradients(mnist_dir):
     assert float(metrics["g/loss"]) == pytest.approx(float(g_value), rel=1e-6)
     for got, want in ((grads[D], d_grads), (grads[G], g_grads)):
         for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(want)):
-            np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=2e-4, atol=1e-7)
+            # float32 sums in another order (jit vs. not): noise ~1e-6 of the leaf's scale.
+            ref_np = np.asarray(b)
+            np.testing.assert_allclose(
+                np.asarray(a), ref_np, rtol=1e-4, atol=1e-5 * np.abs(ref_np).max() + 1e-9
+            )
     assert float(optax.global_norm(grads[G])) > 0
     leaves = zip(jax.tree.leaves(new_state[D].params), jax.tree.leaves(d_params))
     for a, b in leaves:

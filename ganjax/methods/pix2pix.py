@@ -13,7 +13,8 @@ conditional discriminator D that sees the (input, output) pair stacked on the ch
 with GAN the binary cross-entropy on every patch's logit (`config.loss.gan_mode`, "vanilla"; or
 "lsgan") and lambda_L1 = 100 (`config.loss.l1_weight`), as the authors' backward_D / backward_G.
 G's gradient is pulled back through the step's single G forward (jax.vjp), so dropout masks and
-batch statistics are the ones D was trained on, as in the authors' code.
+batch statistics are the ones D was trained on, as in the authors' code. With instance norm, the
+biases it cancels are held fixed (`zero_cancelled_bias_grads`: their gradient is float32 noise).
 
 Data: pairs from ganjax/data/translation_tasks.py, jittered on the host (resize to
 `config.data.load_size`, random `crop_size` crop, mirroring; the same draw for input and target,
@@ -47,6 +48,7 @@ from ganjax.data.translation_tasks import load_paired_split
 from ganjax.evaluators.fid import quantize
 from ganjax.methods.base import Data, Method
 from ganjax.metrics import image_quality
+from ganjax.models.instance_norm import zero_cancelled_bias_grads
 from ganjax.models.patchgan import (
     PatchGANDiscriminator,
     PixelGANDiscriminator,
@@ -136,6 +138,9 @@ class Pix2Pix(Method):
                 f"'{c.loss.gan_mode}'"
             )
         self.gan_mode = c.loss.gan_mode
+        self.instance_norm = c.model.norm == "instance"
+        # The layers whose bias instance norm does not cancel (D's: known in create_models).
+        self.bias_keep = {G: {"down_0", f"down_{c.model.num_downs - 1}", "up_0"}, D: {"conv_0"}}
         self.l1_weight = float(c.loss.l1_weight)
         self._evaluator = None
 
@@ -190,9 +195,11 @@ class Pix2Pix(Method):
         common = dict(ndf=m.ndf, norm=m.norm, init_std=m.init_std, conv_impl=m.conv_impl)
         if m.d_type == "pixel":
             discriminator = PixelGANDiscriminator(**common)
+            self.bias_keep[D] = {"conv_0", "conv_2"}
         else:
             layers = image_gan_layers(data.image_shape[0]) if m.d_type == "image" else m.d_layers
             discriminator = PatchGANDiscriminator(n_layers=layers, **common)
+            self.bias_keep[D] = {"conv_0", f"conv_{layers + 1}"}
         return generator, discriminator
 
     def create_state(self, data, key, steps_per_epoch, num_steps) -> TrainState:
@@ -249,6 +256,8 @@ class Pix2Pix(Method):
         (d_loss, (d_coll, parts, real_out, fake_out)), d_grads = jax.value_and_grad(
             d_loss_fn, has_aux=True
         )(d.params)
+        if self.instance_norm:
+            d_grads = zero_cancelled_bias_grads(d_grads, keep=self.bias_keep[D])
         new_d = d.apply_gradients(d_grads, d_coll)
 
         def g_loss_fn(image):
@@ -259,6 +268,8 @@ class Pix2Pix(Method):
 
         (g_loss, (d_coll, g_gan, g_l1)), d_fake = jax.value_and_grad(g_loss_fn, has_aux=True)(fake)
         (g_grads,) = g_pull(d_fake)
+        if self.instance_norm:  # Biases that instance norm cancels.
+            g_grads = zero_cancelled_bias_grads(g_grads, keep=self.bias_keep[G])
         new_state = state.with_nets(
             **{G: g.apply_gradients(g_grads, g_coll), D: new_d.replace(collections=d_coll)}
         )

@@ -111,3 +111,27 @@ def norm_act(
 def reflect_pad(x: Array, pad: int) -> Array:
     """Reflection padding of H and W by `pad` (PyTorch's ReflectionPad2d(pad)), [B, H, W, C]."""
     return jnp.pad(x, ((0, 0), (pad, pad), (pad, pad), (0, 0)), mode="reflect")
+
+
+def zero_cancelled_bias_grads(grads, *, keep: set[str]):
+    """Gradients with zeros for the biases of layers that instance norm follows.
+
+    Instance norm (affine or not) subtracts each channel's mean over H and W, so a convolution
+    bias right before it cancels: its gradient is zero in exact arithmetic, and in float32 it is
+    rounding noise (~1e-8) that depends on the order of the sums (the device count, say), which
+    Adam, dividing by its running magnitude, turns into full-size updates of a parameter that
+    has no effect. The authors' networks keep these biases (use_bias=True with instance norm),
+    so the parameters are kept too (same trees and counts), and held fixed here instead.
+
+    Args:
+      grads: a network's gradient tree ({layer name: {"kernel", "bias"}, ...}, nested).
+      keep: names of the layers whose bias is *not* followed by instance norm.
+    """
+
+    def mask(path, g):
+        names = [getattr(k, "key", None) for k in path]
+        if names and names[-1] == "bias" and len(names) >= 2 and names[-2] not in keep:
+            return jnp.zeros_like(g)
+        return g
+
+    return jax.tree_util.tree_map_with_path(mask, grads)
