@@ -9,7 +9,7 @@ import pytest
 
 from ganjax import models
 from ganjax.models import dcgan
-from ganjax.models.layers import BatchNorm, Conv, normal_init
+from ganjax.models.layers import BatchNorm, Conv, gan_batch_norm, normal_init
 from ganjax.models.spectral_norm import SpectralNorm
 
 # 32 px, 16 base features: three convolutions (3 -> 16 -> 32 -> 64 channels). On CPU, "auto"
@@ -70,7 +70,7 @@ class _OriginalDCGANDiscriminator(nn.Module):
                 impl=self.conv_impl,
             )(x)
             if i > 0:
-                x = dcgan._batch_norm(train, self.init_std, "leaky_relu", self.leaky_slope)(x)
+                x = gan_batch_norm(train, self.init_std, "leaky_relu", self.leaky_slope)(x)
             else:
                 x = nn.leaky_relu(x, self.leaky_slope)
             features *= 2
