@@ -30,18 +30,11 @@ from ganjax.methods.cyclegan import (
     UnpairedBatchIterator,
     translate_images,
 )
+from tests.train_test import tiny
 
 
 def _config(mnist_dir, **overrides):
-    c = fashion_mnist_cyclegan.get_config("tiny")
-    c.data.manual_dir = str(mnist_dir)
-    for key, value in overrides.items():
-        node = c
-        *path, last = key.split(".")
-        for p in path:
-            node = node[p]
-        node[last] = value
-    return c
+    return tiny(fashion_mnist_cyclegan, mnist_dir, **overrides)
 
 
 @pytest.fixture(scope="module")

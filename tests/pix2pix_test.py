@@ -24,18 +24,11 @@ from ganjax.evaluators.translation import SetEvaluator
 from ganjax.methods.pix2pix import D, G, PairedBatchIterator, Pix2Pix, translate_images
 from ganjax.models.patchgan import conditional_input
 from tests.metrics_test import refs  # noqa: F401, F811 (a fixture: pytorch-fid's FID)
+from tests.train_test import tiny
 
 
-def _config(mnist_dir, tmp_path=None, **overrides):
-    c = fashion_mnist_pix2pix.get_config("tiny")
-    c.data.manual_dir = str(mnist_dir)
-    for key, value in overrides.items():
-        node = c
-        *path, last = key.split(".")
-        for p in path:
-            node = node[p]
-        node[last] = value
-    return c
+def _config(mnist_dir, **overrides):
+    return tiny(fashion_mnist_pix2pix, mnist_dir, **overrides)
 
 
 @pytest.fixture(scope="module")

@@ -49,7 +49,8 @@ from ganjax.data import BatchIterator, to_float_images
 from ganjax.data.jitter import jitter_batch
 from ganjax.data.translation_tasks import load_unpaired_split
 from ganjax.evaluators.fid import quantize
-from ganjax.methods.base import Data, Method
+from ganjax.methods.base import Data
+from ganjax.methods.translation import TranslationMethod
 from ganjax.metrics import image_quality
 from ganjax.models.instance_norm import zero_cancelled_bias_grads
 from ganjax.models.patchgan import PatchGANDiscriminator
@@ -88,7 +89,7 @@ class UnpairedBatchIterator(BatchIterator):
         return {"a": a, "b": b}
 
 
-class CycleGAN(Method):
+class CycleGAN(TranslationMethod):
     """Unpaired translation: two ResNet generators, two PatchGANs, cycle + identity losses."""
 
     name = "cyclegan"
@@ -109,22 +110,6 @@ class CycleGAN(Method):
     def __init__(self, config):
         super().__init__(config)
         c = config
-        if c.eval.get("fid_every_steps", 0):
-            raise ValueError(
-                "config.eval.fid_every_steps must be 0 for cyclegan: a translator has no latent "
-                "space to sample; its per-direction FID on the test split is computed at every "
-                "evaluation, config.eval.every_steps."
-            )
-        if c.loss.gan_mode not in translation_losses.GAN_MODES:
-            raise ValueError(
-                f"config.loss.gan_mode must be one of {translation_losses.GAN_MODES}, not "
-                f"'{c.loss.gan_mode}'"
-            )
-        if not 0 < c.data.crop_size <= c.data.load_size:
-            raise ValueError(
-                f"need 0 < config.data.crop_size <= config.data.load_size, got "
-                f"{c.data.crop_size} and {c.data.load_size}"
-            )
         if c.model.norm not in ("instance", "none"):
             raise ValueError(
                 f"config.model.norm='{c.model.norm}': cyclegan supports 'instance' (the "
@@ -135,7 +120,6 @@ class CycleGAN(Method):
         # Per network, the layers whose bias instance norm does not cancel.
         g_keep, d_keep = {"conv_out"}, {"conv_0", f"conv_{c.model.d_layers + 1}"}
         self.bias_keep = {G_A: g_keep, G_B: g_keep, D_A: d_keep, D_B: d_keep}
-        self._evaluator = None
 
     # -- data -------------------------------------------------------------------------------
     def load_data(self) -> Data:
@@ -166,16 +150,7 @@ class CycleGAN(Method):
         return max(n // self.config.train.batch_size, 1)
 
     def batches(self, data: Data, start_step: int) -> UnpairedBatchIterator:
-        c = self.config
-        return UnpairedBatchIterator(
-            data.train,
-            batch_size=c.train.batch_size,
-            seed=c.seed,
-            start_step=start_step,
-            load_size=c.data.load_size,
-            crop_size=c.data.crop_size,
-            flip=c.data.flip,
-        )
+        return UnpairedBatchIterator(data.train, **self.iterator_kwargs(start_step))
 
     # -- state ------------------------------------------------------------------------------
     def create_models(self, data: Data):
@@ -339,14 +314,6 @@ class CycleGAN(Method):
         rec_b = self.translate_split(state, fake_a, "AtoB")
         rows = np.stack([a, fake_b, rec_a, b, fake_a, rec_b], axis=1)  # [n, 6, H, W, C]
         return rows.reshape(6 * n, *data.image_shape).astype(np.float32) / 127.5 - 1.0
-
-    def evaluator(self, data: Data):
-        if self._evaluator is None:
-            from ganjax import parallel
-            from ganjax.evaluators.translation import SetEvaluator
-
-            self._evaluator = SetEvaluator(self.config, parallel.create_mesh(1), data.image_shape)
-        return self._evaluator
 
     def evaluate(self, state, data, step):
         test = data.splits["test"]

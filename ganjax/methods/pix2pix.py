@@ -46,7 +46,8 @@ from ganjax.data import BatchIterator, to_float_images
 from ganjax.data.jitter import jitter_batch
 from ganjax.data.translation_tasks import load_paired_split
 from ganjax.evaluators.fid import quantize
-from ganjax.methods.base import Data, Method
+from ganjax.methods.base import Data
+from ganjax.methods.translation import TranslationMethod
 from ganjax.metrics import image_quality
 from ganjax.models.instance_norm import zero_cancelled_bias_grads
 from ganjax.models.patchgan import (
@@ -95,7 +96,7 @@ def _to_channels(images: np.ndarray, channels: int) -> np.ndarray:
     return images.mean(axis=-1, keepdims=True)
 
 
-class Pix2Pix(Method):
+class Pix2Pix(TranslationMethod):
     """Paired image-to-image translation: U-Net G, conditional PatchGAN D, cGAN + L1 loss."""
 
     name = "pix2pix"
@@ -115,34 +116,16 @@ class Pix2Pix(Method):
     def __init__(self, config):
         super().__init__(config)
         c = config
-        if c.eval.get("fid_every_steps", 0):
-            raise ValueError(
-                "config.eval.fid_every_steps must be 0 for pix2pix: a translator has no latent "
-                "space to sample; its FID (outputs vs targets on the test split) is computed at "
-                "every evaluation, config.eval.every_steps."
-            )
         if c.model.d_type not in D_TYPES:
             raise ValueError(f"config.model.d_type must be one of {D_TYPES}, not {c.model.d_type}")
         if c.eval.test_mode not in TEST_MODES:
             raise ValueError(
                 f"config.eval.test_mode must be one of {TEST_MODES}, not {c.eval.test_mode}"
             )
-        if not 0 < c.data.crop_size <= c.data.load_size:
-            raise ValueError(
-                f"need 0 < config.data.crop_size <= config.data.load_size, got "
-                f"{c.data.crop_size} and {c.data.load_size}"
-            )
-        if c.loss.gan_mode not in translation_losses.GAN_MODES:
-            raise ValueError(
-                f"config.loss.gan_mode must be one of {translation_losses.GAN_MODES}, not "
-                f"'{c.loss.gan_mode}'"
-            )
-        self.gan_mode = c.loss.gan_mode
         self.instance_norm = c.model.norm == "instance"
         # The layers whose bias instance norm does not cancel (D's: known in create_models).
         self.bias_keep = {G: {"down_0", f"down_{c.model.num_downs - 1}", "up_0"}, D: {"conv_0"}}
         self.l1_weight = float(c.loss.l1_weight)
-        self._evaluator = None
 
     # -- data -------------------------------------------------------------------------------
     def load_data(self) -> Data:
@@ -166,16 +149,7 @@ class Pix2Pix(Method):
         return max(len(data.train["input"]) // self.config.train.batch_size, 1)
 
     def batches(self, data: Data, start_step: int) -> PairedBatchIterator:
-        c = self.config
-        return PairedBatchIterator(
-            data.train,
-            batch_size=c.train.batch_size,
-            seed=c.seed,
-            start_step=start_step,
-            load_size=c.data.load_size,
-            crop_size=c.data.crop_size,
-            flip=c.data.flip,
-        )
+        return PairedBatchIterator(data.train, **self.iterator_kwargs(start_step))
 
     # -- state ------------------------------------------------------------------------------
     def create_models(self, data: Data):
@@ -310,14 +284,6 @@ class Pix2Pix(Method):
         ]
         grid = np.stack(rows, axis=1).reshape(3 * n, *data.image_shape)  # input, output, target
         return grid / 127.5 - 1.0
-
-    def evaluator(self, data: Data):
-        if self._evaluator is None:
-            from ganjax import parallel
-            from ganjax.evaluators.translation import SetEvaluator
-
-            self._evaluator = SetEvaluator(self.config, parallel.create_mesh(1), data.image_shape)
-        return self._evaluator
 
     def evaluate(self, state, data, step):
         test = data.splits["test"]

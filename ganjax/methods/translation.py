@@ -1,0 +1,57 @@
+"""What the image-to-image translation methods (pix2pix.py, cyclegan.py) share: their config
+checks, the jitter settings of their batch iterators and the set-vs-set evaluator.
+
+`TranslationMethod` has no `name`, so it is not a registered method itself.
+"""
+
+from __future__ import annotations
+
+from ganjax import translation_losses
+from ganjax.methods.base import Data, Method
+
+
+class TranslationMethod(Method):
+    """Base of pix2pix and CycleGAN: scored on test translations, not latent samples."""
+
+    def __init__(self, config):
+        super().__init__(config)
+        c = config
+        if c.eval.get("fid_every_steps", 0):
+            raise ValueError(
+                f"config.eval.fid_every_steps must be 0 for {self.name}: a translator has no "
+                "latent space to sample; its FID on the test split is computed at every "
+                "evaluation, config.eval.every_steps."
+            )
+        if c.loss.gan_mode not in translation_losses.GAN_MODES:
+            raise ValueError(
+                f"config.loss.gan_mode must be one of {translation_losses.GAN_MODES}, not "
+                f"'{c.loss.gan_mode}'"
+            )
+        if not 0 < c.data.crop_size <= c.data.load_size:
+            raise ValueError(
+                f"need 0 < config.data.crop_size <= config.data.load_size, got "
+                f"{c.data.crop_size} and {c.data.load_size}"
+            )
+        self.gan_mode = c.loss.gan_mode
+        self._evaluator = None
+
+    def iterator_kwargs(self, start_step: int) -> dict:
+        """The batch iterator's order and jitter settings (ganjax/data/jitter.py)."""
+        c = self.config
+        return dict(
+            batch_size=c.train.batch_size,
+            seed=c.seed,
+            start_step=start_step,
+            load_size=c.data.load_size,
+            crop_size=c.data.crop_size,
+            flip=c.data.flip,
+        )
+
+    def evaluator(self, data: Data):
+        """The configured extractor's FID / KID / precision / recall between two image sets."""
+        if self._evaluator is None:
+            from ganjax import parallel
+            from ganjax.evaluators.translation import SetEvaluator
+
+            self._evaluator = SetEvaluator(self.config, parallel.create_mesh(1), data.image_shape)
+        return self._evaluator
