@@ -80,16 +80,16 @@ def conv_transpose_subpixel(x: Array, kernel: Array, stride: int, padding: int) 
     channels gives one stride-1 convolution whose gradients are plain convolution gradients (the
     input-dilated, padded form's kernel gradient is pathologically slow on XLA:CPU). For a 4x4
     stride-2 kernel with padding 1, each phase uses 2x2 taps, so the work is (n + 1)^2 / n^2 of the
-    minimum. Falls back to the direct form when the output length is not a multiple of the stride.
+    minimum. When the output length is not a multiple of the stride (CycleGAN's 3x3 stride-2
+    layers: 2n + 1), every phase computes ceil(length / stride) outputs and the surplus row and
+    column are cropped. Non-square inputs and stride 1 use the direct form.
     """
     b, h, w, cin = x.shape
     k, cout = kernel.shape[0], kernel.shape[3]
     if h != w or stride == 1:
         return conv_transpose_direct(x, kernel, stride, padding)
     out_len, width, plans = _phase_plan(k, stride, padding, h)
-    if out_len % stride:
-        return conv_transpose_direct(x, kernel, stride, padding)
-    m = out_len // stride
+    m = -(-out_len // stride)  # Outputs per phase; m * stride >= out_len.
     offsets = [off for off, _ in plans]
     lo, hi = min(offsets), max(offsets)
     n_conv = m + hi - lo  # Outputs per dimension of the shared convolution.
@@ -131,7 +131,8 @@ def conv_transpose_subpixel(x: Array, kernel: Array, stride: int, padding: int) 
             [phases[:, :, off - lo : off - lo + m, :, rw] for rw, off in enumerate(offsets)], 4
         )
     # [B, m, m, r_h, r_w, C] -> [B, m, r_h, m, r_w, C] -> [B, m * s, m * s, C]
-    return phases.transpose(0, 1, 3, 2, 4, 5).reshape(b, out_len, out_len, cout)
+    y = phases.transpose(0, 1, 3, 2, 4, 5).reshape(b, m * stride, m * stride, cout)
+    return y[:, :out_len, :out_len]
 
 
 def conv_transpose_gemm(x: Array, kernel: Array, stride: int, padding: int) -> Array:
