@@ -52,7 +52,7 @@ def get_base_config() -> ml_collections.ConfigDict:
     c.model.d_norm = "batch"  # DCGAN D: "batch", "layer" or "none" (no batch norm).
     # Convolution algorithms (same results to float32 rounding; docs/performance.md). "auto": the
     # fastest here (CPU: Winograd for 4x4 stride-2 layers, im2col matrix products otherwise).
-    c.model.conv_impl = "auto"  # "gemm", "winograd", "lax" or "auto".
+    c.model.conv_impl = "auto"  # "gemm", "winograd", "shift_add", "lax" or "auto".
     c.model.conv_transpose_impl = "auto"  # "direct", "subpixel", "gemm", "winograd" or "auto".
 
     c.loss = ml_collections.ConfigDict()

@@ -37,7 +37,7 @@ _IMPL = flags.DEFINE_enum(
 _CONV_IMPL = flags.DEFINE_enum(
     "conv_impl",
     None,
-    ["auto", "gemm", "winograd", "lax"],
+    ["auto", "gemm", "winograd", "shift_add", "lax"],
     "Override the convolution implementation.",
 )
 

@@ -1,6 +1,7 @@
 """The kernels of `ganjax.ops` against references: the transposed convolutions against PyTorch's
 arithmetic and each other, the convolutions (im2col products, Winograd) against lax's, with
-gradients, the impl dispatch, and the fused batch norm's statistics gradients."""
+gradients, the few-output-channel shift-add convolution, the impl dispatch, and the fused batch
+norm's statistics gradients."""
 
 import jax
 import jax.numpy as jnp
@@ -46,7 +47,9 @@ def test_conv_transpose_direct_matches_pytorch_arithmetic(stride, padding, k, h)
         (2, 0, 4, 3, 2, 3),
         (3, 1, 5, 3, 2, 2),
         (3, 0, 3, 4, 2, 2),
-        (2, 0, 3, 4, 2, 2),
+        (2, 0, 3, 4, 2, 2),  # Output 9: not a multiple of the stride (CycleGAN's layer).
+        (2, 1, 3, 5, 3, 4),  # Output 9 again, with padding.
+        (3, 1, 4, 3, 2, 2),  # Output 8 with stride 3.
         (1, 1, 3, 5, 4, 6),
         (2, 2, 4, 5, 3, 2),
     ],
@@ -123,6 +126,40 @@ def _assert_conv_matches_lax(fast, x, kern, stride, pads, rng):
     )(x, kern)
     for a, b in zip(grads(fast), grads(ref)):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize(
+    "h,k,stride,padding,cin,cout",
+    [
+        (14, 7, 1, 0, 8, 3),  # CycleGAN's output layer (after reflection padding).
+        (9, 4, 1, 1, 16, 1),  # PatchGAN's score layer.
+        (11, 3, 2, 1, 6, 2),  # Strided: the interior-padded gradient path.
+        (8, 4, 3, 2, 5, 3),
+        (5, 2, 1, 0, 2, 4),  # More outputs than inputs (forced; auto would not take it).
+    ],
+)
+def test_shift_add_conv_matches_lax_with_gradients(h, k, stride, padding, cin, cout):
+    """conv_shift_add (one product, then the k x k shifted slices summed) == lax's convolution,
+    with both gradients (its custom VJP: the im2col of the padded gradient at stride 1, one
+    interior-padded copy per tap otherwise)."""
+    rng = np.random.default_rng(h * 100 + k * 10 + stride)
+    x = jnp.asarray(rng.normal(size=(2, h, h, cin)), jnp.float32)
+    # Unit-variance outputs (He-style scale), so the 1e-5 tolerance is float32 rounding.
+    w = jnp.asarray(rng.normal(size=(k, k, cin, cout)) / np.sqrt(k * k * cin), jnp.float32)
+    pads = ((padding, padding),) * 2
+    _assert_conv_matches_lax(
+        lambda x, w: ops.conv_shift_add(x, w, stride, pads), x, w, stride, pads, rng
+    )
+    np.testing.assert_allclose(
+        ops.conv_padded(x, w, stride, padding, impl="shift_add"),
+        ops.conv_shift_add(x, w, stride, pads),
+    )
+
+
+def test_shift_add_rejects_a_window_larger_than_the_input():
+    x = jnp.zeros((1, 3, 3, 4))
+    with pytest.raises(ValueError, match="does not fit"):
+        ops.conv_shift_add(x, jnp.zeros((5, 5, 4, 1)), 1, ((0, 0), (0, 0)))
 
 
 @pytest.mark.parametrize("h,k,stride", [(32, 3, 2), (16, 3, 1), (7, 3, 2), (8, 4, 2)])
@@ -240,6 +277,27 @@ def test_winograd_second_order_gradients():
     for a, b in zip(penalty(ops.conv_transpose_winograd), penalty(ops.conv_transpose_direct)):
         # Values reach ~1e3 with cancellations, so the tolerance is relative to the largest.
         np.testing.assert_allclose(a, b, rtol=0, atol=1e-5 * float(jnp.max(jnp.abs(b))))
+
+
+def test_auto_takes_shift_add_for_few_output_channels_at_stride_1(monkeypatch):
+    """On CPU, auto takes conv_shift_add for stride-1 layers with <= SHIFT_ADD_MAX_CHANNELS
+    outputs and more inputs (an RGB output layer, a score layer), and not otherwise."""
+    calls = []
+    original = conv.conv_shift_add
+    monkeypatch.setattr(conv, "conv_shift_add", lambda *a: calls.append(a[1].shape) or original(*a))
+    x = jnp.ones((1, 12, 12, 16))
+    for shape, stride in [
+        ((7, 7, 16, 3), 1),  # taken
+        ((4, 4, 16, 1), 1),  # taken
+        ((4, 4, 16, 3), 2),  # strided: no
+        ((3, 3, 16, 16), 1),  # wide: Winograd
+        ((1, 1, 16, 3), 1),  # 1x1: a plain product already
+    ]:
+        ops.conv_padded(x, jnp.ones(shape), stride, 1)
+    ops.conv_padded(x[..., :2], jnp.ones((3, 3, 2, 3)), 1, 1)  # more outputs than inputs: no
+    expected = [(7, 7, 16, 3), (4, 4, 16, 1)] if jax.default_backend() == "cpu" else []
+    assert calls == expected
+    assert conv.SHIFT_ADD_MAX_CHANNELS == 8
 
 
 def test_conv_impl_dispatch(monkeypatch):

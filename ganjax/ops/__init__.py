@@ -13,9 +13,12 @@ below never shadow a module):
   (`conv_adjoint_winograd`) on the space-to-depth grid.
 - `transposed_conv`: PyTorch's ConvTranspose2d as `conv_transpose_direct`, `_subpixel`, `_gemm`
   and `_winograd`, and `conv_transpose`, which dispatches among them.
+- `shift_add`: `conv_shift_add`, a convolution with few output channels as one product and a
+  sum of shifted slices (image and score layers).
 - `batch_norm`: `batch_norm_act`, training-mode batch norm fused with its activation.
 
-Dependencies run one way: gemm <- winograd <- conv <- transposed_conv; batch_norm stands alone.
+Dependencies run one way: gemm <- winograd, shift_add <- conv <- transposed_conv; batch_norm
+stands alone.
 
 docs/performance.md has the measurements behind each choice.
 """
@@ -35,6 +38,7 @@ from ganjax.ops.gemm import (
     conv_gemm,
     depth_to_space,
 )
+from ganjax.ops.shift_add import conv_shift_add
 from ganjax.ops.transposed_conv import (
     ConvTransposeImpl,
     conv_transpose,
@@ -59,6 +63,7 @@ __all__ = [
     "conv_adjoint_winograd",
     "conv_gemm",
     "conv_padded",
+    "conv_shift_add",
     "conv_transpose",
     "conv_transpose_direct",
     "conv_transpose_gemm",
