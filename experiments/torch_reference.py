@@ -7,7 +7,10 @@ Same layers, widths, losses and optimizer as the JAX model; the step is the PyTo
 example's (one G forward, D on real and detached fake, G through the updated D). dcgan64 is the
 network of ../shared/bench/torch_dcgan64.py. Prints one JSON line like experiments.benchmark.
 
-vaegan28 / vaegan64: the VAE-GAN step (vaegan_step_fn). The regularized steps, as PyTorch users
+vaegan28 / vaegan64: the VAE-GAN step (vaegan_step_fn). pix2pix256 / cyclegan256: the authors'
+`optimize_parameters` (junyanz/pytorch-CycleGAN-and-pix2pix, models/pix2pix_model.py and
+cycle_gan_model.py) on their networks (experiments/torch_translation_nets.py) with the papers'
+settings (pix2pix_step_fn, cyclegan_step_fn). The regularized steps, as PyTorch users
 write them:
   *_wgan_gp: a WGAN-GP critic (layer norm = GroupNorm(1, C), biases), loss D(fake) - D(real) +
     10 * (|grad D(x_hat)| - 1)^2 on random interpolates (autograd.grad with create_graph=True),
@@ -153,6 +156,112 @@ def vaegan_step_fn(model, batch):
     return step
 
 
+def pix2pix_step_fn(batch):
+    """pix2pix_model.optimize_parameters at the facades settings: unet_256 (batch norm, dropout),
+    basic 70x70 PatchGAN on cat(A, B), vanilla GAN loss, lambda_L1 100, Adam(2e-4, 0.5)."""
+    from experiments import torch_translation_nets as tn
+
+    net_g = tn.unet_generator(3, 3, 8, 64, "batch", dropout=True)
+    net_d = tn.n_layer_discriminator(6, 64, 3, "batch")
+    opt_g = torch.optim.Adam(net_g.parameters(), lr=2e-4, betas=(0.5, 0.999))
+    opt_d = torch.optim.Adam(net_d.parameters(), lr=2e-4, betas=(0.5, 0.999))
+    bce, l1 = nn.BCEWithLogitsLoss(), nn.L1Loss()
+    real_a, real_b = (torch.rand(batch, 3, 256, 256) * 2 - 1 for _ in range(2))
+
+    def gan(pred, real):
+        return bce(pred, torch.full_like(pred, float(real)))
+
+    def step():
+        fake_b = net_g(real_a)
+        net_d.requires_grad_(True)
+        opt_d.zero_grad()
+        fake_ab = torch.cat([real_a, fake_b], 1)
+        loss_d = 0.5 * (
+            gan(net_d(fake_ab.detach()), False) + gan(net_d(torch.cat([real_a, real_b], 1)), True)
+        )
+        loss_d.backward()
+        opt_d.step()
+        net_d.requires_grad_(False)
+        opt_g.zero_grad()
+        loss_g = gan(net_d(fake_ab), True) + 100.0 * l1(fake_b, real_b)
+        loss_g.backward()
+        opt_g.step()
+        return float(loss_d.detach()) + float(loss_g.detach())
+
+    return step
+
+
+class ImagePool:
+    """The authors' util/image_pool.py: until full, store and return each image; then with
+    probability 1/2 return a stored one (replacing it with the new), else the new one."""
+
+    def __init__(self, size):
+        self.size, self.images = size, []
+
+    def query(self, images):
+        out = []
+        for image in images.detach():
+            image = image.unsqueeze(0)
+            if len(self.images) < self.size:
+                self.images.append(image)
+                out.append(image)
+            elif torch.rand(1).item() > 0.5:
+                i = int(torch.randint(0, self.size, (1,)))
+                out.append(self.images[i].clone())
+                self.images[i] = image
+            else:
+                out.append(image)
+        return torch.cat(out, 0)
+
+
+def cyclegan_step_fn(batch):
+    """cycle_gan_model.optimize_parameters at the horse2zebra settings: resnet_9blocks G_A, G_B,
+    basic PatchGANs D_A, D_B, instance norm, LSGAN, lambda 10, identity 0.5, 50-image pools."""
+    from experiments import torch_translation_nets as tn
+
+    g_a, g_b = (tn.resnet_generator(3, 3, 64, 9, "instance") for _ in range(2))
+    d_a, d_b = (tn.n_layer_discriminator(3, 64, 3, "instance") for _ in range(2))
+    params_g = list(g_a.parameters()) + list(g_b.parameters())
+    params_d = list(d_a.parameters()) + list(d_b.parameters())
+    opt_g = torch.optim.Adam(params_g, lr=2e-4, betas=(0.5, 0.999))
+    opt_d = torch.optim.Adam(params_d, lr=2e-4, betas=(0.5, 0.999))
+    mse, l1 = nn.MSELoss(), nn.L1Loss()
+    pool_a, pool_b = ImagePool(50), ImagePool(50)
+    real_a, real_b = (torch.rand(batch, 3, 256, 256) * 2 - 1 for _ in range(2))
+
+    def gan(pred, real):
+        return mse(pred, torch.full_like(pred, float(real)))
+
+    def backward_d(net, real, fake):
+        loss = 0.5 * (gan(net(real), True) + gan(net(fake.detach()), False))
+        loss.backward()
+        return loss
+
+    def step():
+        fake_b = g_a(real_a)
+        rec_a = g_b(fake_b)
+        fake_a = g_b(real_b)
+        rec_b = g_a(fake_a)
+        for net in (d_a, d_b):
+            net.requires_grad_(False)
+        opt_g.zero_grad()
+        loss_idt = 5.0 * (l1(g_a(real_b), real_b) + l1(g_b(real_a), real_a))
+        loss_gan = gan(d_a(fake_b), True) + gan(d_b(fake_a), True)
+        loss_cycle = 10.0 * (l1(rec_a, real_a) + l1(rec_b, real_b))
+        loss_g = loss_gan + loss_cycle + loss_idt
+        loss_g.backward()
+        opt_g.step()
+        for net in (d_a, d_b):
+            net.requires_grad_(True)
+        opt_d.zero_grad()
+        loss_d_a = backward_d(d_a, real_b, pool_b.query(fake_b))
+        loss_d_b = backward_d(d_b, real_a, pool_a.query(fake_a))
+        opt_d.step()
+        return float(loss_g.detach()) + float(loss_d_a.detach()) + float(loss_d_b.detach())
+
+    return step
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--model", default="dcgan28")
@@ -163,6 +272,9 @@ def main():
     torch.manual_seed(0)
     if a.model.startswith("vaegan"):
         _time(a, vaegan_step_fn(a.model, a.batch))
+        return
+    if a.model in ("pix2pix256", "cyclegan256"):
+        _time(a, (pix2pix_step_fn if a.model == "pix2pix256" else cyclegan_step_fn)(a.batch))
         return
     G, D, nz, shape, lr, b1 = build(a.model)
     b2 = 0.9 if a.model.endswith("_wgan_gp") else 0.999

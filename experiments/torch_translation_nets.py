@@ -1,7 +1,8 @@
 """PyTorch twins of the pix2pix / CycleGAN authors' networks (junyanz/pytorch-CycleGAN-and-pix2pix,
 models/networks.py: UnetGenerator, ResnetGenerator, NLayerDiscriminator, PixelDiscriminator),
-written from their layer lists, for parameter counts and output comparisons in
-translation_models_test.py. NCHW, as PyTorch.
+written from their layer lists: the parameter counts and output comparisons of
+tests/translation_models_test.py, and the pix2pix / CycleGAN steps that experiments.torch_reference
+times beside ganjax's (experiments.benchmark --torch). NCHW, as PyTorch; not a ganjax requirement.
 
 `norm` is "batch" (BatchNorm2d, affine) or "instance" (InstanceNorm2d without affine parameters
 or running statistics, the authors' get_norm_layer('instance')); use_bias = norm is instance.

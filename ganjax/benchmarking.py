@@ -103,23 +103,54 @@ def _ssl_mnist():
     return mnist_ssl.get_config()
 
 
-def _setup(config, image_shape, batch, mesh, rng):
-    """The configured method's state, one synthetic batch and its jitted step, on `mesh`."""
+@register("pix2pix256", (256, 256, 3))
+def _pix2pix256():
+    """The pix2pix paper's facades setting: 8-level U-Net (ngf 64, batch norm, dropout), 70x70
+    PatchGAN (ndf 64) on the (input, output) pair, vanilla cGAN + 100 L1, Adam(2e-4, 0.5)."""
+    from configs import facades_pix2pix
+
+    return facades_pix2pix.get_config()
+
+
+@register("cyclegan256", (256, 256, 3))
+def _cyclegan256():
+    """The CycleGAN paper's horse2zebra setting: two 9-block ResNet generators (ngf 64), two
+    70x70 PatchGANs, instance norm, LSGAN + cycle 10 + identity 5, 50-image history buffers."""
+    from configs import horse2zebra_cyclegan
+
+    return horse2zebra_cyclegan.get_config()
+
+
+def _synthetic_data(method, config, image_shape, n, rng):
+    """Random uint8 training data in the layout `method` reads (methods.Data)."""
     from ganjax import methods
 
-    method = methods.get_method(config)
-    n = max(batch * config.train.d_steps, 64)
-    arrays = {
-        "image": rng.integers(0, 256, (n, *image_shape), dtype=np.uint8),
-        "label": (np.arange(n) % 10).astype(np.int32),
-    }
+    def images(shape):
+        return rng.integers(0, 256, (n, *shape), dtype=np.uint8)
+
+    if method.name in ("pix2pix", "cyclegan"):  # Stored at load_size; batches are crops.
+        stored = (config.data.load_size, config.data.load_size, image_shape[-1])
+        crop = [config.data.crop_size, config.data.crop_size, image_shape[-1]]
+        keys = ("input", "target") if method.name == "pix2pix" else ("a", "b")
+        info = {"image_shape": crop, "input_shape": crop}
+        return methods.Data(tuple(crop), info, {"train": {k: images(stored) for k in keys}})
+    arrays = {"image": images(image_shape), "label": (np.arange(n) % 10).astype(np.int32)}
     info = {
         "image_shape": list(image_shape),
         "labeled_class_counts": [n // 10] * 10,
         "num_classes": 10,
     }
     index = {"labeled": np.arange(n), "val": np.arange(0), "test": np.arange(0)}
-    data = methods.Data(tuple(image_shape), info, {"train": arrays, "index": index})
+    return methods.Data(tuple(image_shape), info, {"train": arrays, "index": index})
+
+
+def _setup(config, image_shape, batch, mesh, rng):
+    """The configured method's state, one synthetic batch and its jitted step, on `mesh`."""
+    from ganjax import methods
+
+    method = methods.get_method(config)
+    n = max(batch * config.train.get("d_steps", 1), 64)
+    data = _synthetic_data(method, config, image_shape, n, rng)
     state = method.create_state(data, jax.random.key(0), 1000, 10**6)
     state_sharding = jax.tree.map(lambda _: parallel.replicated(mesh), state)
     state = jax.device_put(state, state_sharding)
@@ -299,6 +330,8 @@ def run_torch_reference(model: str, batch: int, *, steps: int, warmup: int) -> d
         "dcgan64_r1",
         "vaegan28",
         "vaegan64",
+        "pix2pix256",
+        "cyclegan256",
     ):
         cmd = [
             sys.executable,

@@ -46,3 +46,21 @@ def test_conv_transpose_layer_microbenchmark_runs_every_impl():
     for impl in ("direct", "subpixel", "gemm"):
         row = benchmarking.run_conv_transpose_layer(impl, batch=2, size=4, cin=8, cout=4, steps=1)
         assert row["forward_median_s"] > 0 and row["forward_backward_median_s"] > 0
+
+
+@pytest.mark.parametrize(
+    "name,config_module",
+    [("pix2pix256", "facades_pix2pix"), ("cyclegan256", "horse2zebra_cyclegan")],
+)
+def test_translation_benchmarks_time_the_methods_step(monkeypatch, name, config_module):
+    """pix2pix256 / cyclegan256 build the method's state and paired / unpaired synthetic batches
+    (stored at load_size, cropped by the method's iterator); here on the configs' tiny forms."""
+    import importlib
+
+    module = importlib.import_module(f"configs.{config_module}")
+    assert benchmarking.BENCHMARKS[name][1] == (256, 256, 3)
+    monkeypatch.setitem(
+        benchmarking.BENCHMARKS, name, (lambda: module.get_config("tiny"), (32, 32, 3))
+    )
+    row = benchmarking.run(name, 2, steps=1, warmup=1)
+    assert row["model"] == name and row["median_step_s"] > 0 and row["gflop_per_step"] > 0

@@ -1,6 +1,6 @@
 """pix2pix / CycleGAN networks, losses and image pool: shapes, parameter counts and outputs against
-PyTorch twins of the authors' networks (tests/torch_translation_nets.py), measured receptive
-fields, losses against numpy, and the history buffer against its specification."""
+PyTorch twins of the authors' networks (experiments/torch_translation_nets.py), measured
+receptive fields, losses against numpy, and the history buffer against its specification."""
 
 import collections
 
@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 import torch
 
+from experiments import torch_translation_nets as tnets
 from ganjax import image_pool, translation_losses
 from ganjax.models import instance_norm, patchgan, resnet_generator, unet
-from tests import torch_translation_nets as tnets
 
 count_params = lambda tree: sum(int(np.prod(x.shape)) for x in jax.tree.leaves(tree))
 
