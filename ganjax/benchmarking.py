@@ -124,16 +124,17 @@ def _cyclegan256():
 def _synthetic_data(method, config, image_shape, n, rng):
     """Random uint8 training data in the layout `method` reads (methods.Data)."""
     from ganjax import methods
+    from ganjax.methods.translation import TranslationMethod
 
     def images(shape):
         return rng.integers(0, 256, (n, *shape), dtype=np.uint8)
 
-    if method.name in ("pix2pix", "cyclegan"):  # Stored at load_size; batches are crops.
+    if isinstance(method, TranslationMethod):  # Stored at load_size; batches are crops.
         stored = (config.data.load_size, config.data.load_size, image_shape[-1])
         crop = [config.data.crop_size, config.data.crop_size, image_shape[-1]]
-        keys = ("input", "target") if method.name == "pix2pix" else ("a", "b")
         info = {"image_shape": crop, "input_shape": crop}
-        return methods.Data(tuple(crop), info, {"train": {k: images(stored) for k in keys}})
+        train = {k: images(stored) for k in method.train_keys}
+        return methods.Data(tuple(crop), info, {"train": train})
     arrays = {"image": images(image_shape), "label": (np.arange(n) % 10).astype(np.int32)}
     info = {
         "image_shape": list(image_shape),

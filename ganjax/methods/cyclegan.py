@@ -93,6 +93,7 @@ class CycleGAN(TranslationMethod):
     """Unpaired translation: two ResNet generators, two PatchGANs, cycle + identity losses."""
 
     name = "cyclegan"
+    train_keys = ("a", "b")
     example_config = "configs/fashion_mnist_cyclegan.py:tiny"
     batch_axis = 0
     progress_keys = (

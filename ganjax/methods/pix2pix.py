@@ -100,6 +100,7 @@ class Pix2Pix(TranslationMethod):
     """Paired image-to-image translation: U-Net G, conditional PatchGAN D, cGAN + L1 loss."""
 
     name = "pix2pix"
+    train_keys = ("input", "target")
     example_config = "configs/fashion_mnist_pix2pix.py:tiny"
     batch_axis = 0
     progress_keys = (

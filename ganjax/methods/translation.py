@@ -6,12 +6,18 @@ checks, the jitter settings of their batch iterators and the set-vs-set evaluato
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from ganjax import translation_losses
 from ganjax.methods.base import Data, Method
 
 
 class TranslationMethod(Method):
     """Base of pix2pix and CycleGAN: scored on test translations, not latent samples."""
+
+    # The two uint8 image arrays of Data.train, stored at config.data.load_size (batches are
+    # random crops of them).
+    train_keys: ClassVar[tuple[str, str]] = ()
 
     def __init__(self, config):
         super().__init__(config)

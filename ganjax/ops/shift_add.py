@@ -28,7 +28,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from ganjax.ops.gemm import im2col
+from ganjax.ops.gemm import gemm_geometry, im2col
 
 Array = jax.Array
 
@@ -57,16 +57,14 @@ def conv_shift_add(x: Array, kernel: Array, stride: int, pads) -> Array:
     return _shift_add_valid(x, taps, kh, kw, stride)
 
 
-def _out_size(h: int, k: int, stride: int) -> int:
-    return (h - k) // stride + 1
-
-
 def _tap_sum(z: Array, kh: int, kw: int, stride: int) -> Array:
     """[B, H, W, kh * kw * C] -> [B, Ho, Wo, C]: sum over taps (p, q) of z's (p, q) channel
     group at rows s i + p and columns s j + q."""
     b, h, w, ch = z.shape
     c = ch // (kh * kw)
-    ho, wo = _out_size(h, kh, stride), _out_size(w, kw, stride)
+    (_, (ho,)), (_, (wo,)) = (
+        gemm_geometry((n,), k, stride, ((0, 0),)) for n, k in ((h, kh), (w, kw))
+    )
     y = None
     for p in range(kh):
         for q in range(kw):
