@@ -7,9 +7,13 @@ from `mmap` there. Every step then page-faults all of that memory in again: on t
 machine, 1.26 GB of page faults and 0.6 s of kernel time per DCGAN-64 step (a 1.6 s step).
 `tune_allocator` makes glibc keep freed memory and reuse it: no `mmap` for large blocks, no
 trimming, and (for models with large activations) one arena, whose heap has no size cap. That
-removes the faults (0.007 s of kernel time per step). The costs: the process keeps its peak heap
-instead of returning memory to the system, and one arena serializes malloc across threads, which
-slows steps that take a few milliseconds (the MLP GANs), so those keep per-thread arenas.
+removes the faults (0.007 s of kernel time per step). Trimming is off altogether (mallopt's -1):
+the largest positive threshold, 2**31 - 1, still returned every freed block above 2 GB, such as
+a CycleGAN-256 step's single 5.9 GB block of temporaries, which then faulted in again every
+step (8.7 s of kernel time in a 14.5 s step; 9.1-9.5 s steps without). The costs: the process
+keeps its peak heap instead of returning memory to the system (14.5 GB resident for the
+CycleGAN-256 benchmark), and one arena serializes malloc across threads, which slows steps that
+take a few milliseconds (the MLP GANs), so those keep per-thread arenas.
 """
 
 from __future__ import annotations
@@ -61,7 +65,7 @@ def tune_allocator(*, single_arena: bool) -> str:
                 "arenas."
             )
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        params = [(_M_MMAP_MAX, 0), (_M_TRIM_THRESHOLD, 2**31 - 1)] + (
+        params = [(_M_MMAP_MAX, 0), (_M_TRIM_THRESHOLD, -1)] + (
             [(_M_ARENA_MAX, 1)] if single_arena else []
         )
         ok = all(libc.mallopt(param, value) == 1 for param, value in params)
