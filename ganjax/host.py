@@ -8,12 +8,13 @@ machine, 1.26 GB of page faults and 0.6 s of kernel time per DCGAN-64 step (a 1.
 `tune_allocator` makes glibc keep freed memory and reuse it: no `mmap` for large blocks, no
 trimming, and (for models with large activations) one arena, whose heap has no size cap. That
 removes the faults (0.007 s of kernel time per step). Trimming is off altogether (mallopt's -1):
-the largest positive threshold, 2**31 - 1, still returned every freed block above 2 GB, such as
-a CycleGAN-256 step's single 5.9 GB block of temporaries, which then faulted in again every
-step (8.7 s of kernel time in a 14.5 s step; 9.1-9.5 s steps without). The costs: the process
-keeps its peak heap instead of returning memory to the system (14.5 GB resident for the
-CycleGAN-256 benchmark), and one arena serializes malloc across threads, which slows steps that
-take a few milliseconds (the MLP GANs), so those keep per-thread arenas.
+the largest positive threshold, 2**31 - 1, still returned the heap top whenever more than 2 GB
+was freed at once, such as a CycleGAN-256 step's 5.9 GB of temporaries, which then faulted in
+again every step (8.7 s of kernel time in a 14.5 s step; 9.1-9.5 s steps without). A single
+buffer above 2 GB is still faulted in on every call (measured; no shipped step has one). The
+costs: the process keeps its peak heap instead of returning memory to the system (14.8 GB
+resident for the CycleGAN-256 benchmark), and one arena serializes malloc across threads, which
+slows steps that take a few milliseconds (the MLP GANs), so those keep per-thread arenas.
 """
 
 from __future__ import annotations
