@@ -10,7 +10,8 @@ Config arguments (comma-separated):
   num=N          synthetic images
   strategy=S     subset_mean (the source's) or shift (ganjax/synthesis.py)
   steps=N        generative-model steps instead of its epochs
-  transfer       also train the frozen-D-feature + MLP-head classifier
+  transfer       also train the frozen-D-feature + MLP-head classifier, on the synthetic set
+                 and on the real labels only
   plus the dataset's attribute choices (see each config).
 """
 

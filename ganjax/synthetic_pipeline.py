@@ -13,9 +13,11 @@ Stages, each in its own folder under the workdir, resumable, and skipped when do
   labeled_real/ the same real labeled images as a dataset, and
   baseline/     the same classifier trained on them only, scored on the same test split.
   transfer/     (config.transfer) a frozen-feature + MLP-head classifier on the synthetic set
-                (ganjax/transfer_classifier.py; features: the generative run's D).
-results.json: test_accuracy, baseline_test_accuracy, transfer_test_accuracy and the stages'
-folders. The stage commands (experiments.train / synthesize / attributes) work on their own too.
+                (ganjax/transfer_classifier.py; features: the generative run's D), and
+  transfer_baseline/  the same head on the real labeled images only.
+results.json: test_accuracy, baseline_test_accuracy, transfer_test_accuracy,
+transfer_baseline_test_accuracy and the stages' folders. The stage commands (experiments.train /
+synthesize / attributes) work on their own too.
 """
 
 from __future__ import annotations
@@ -145,16 +147,21 @@ def run(config: ml_collections.ConfigDict, workdir, *, num_devices: int | None =
             "baseline": str(workdir / "baseline"),
         },
     }
-    # 5. Transfer: D's features + an MLP head, on the synthetic set.
+    # 5. Transfer: D's features + an MLP head, on the synthetic set and, for comparison, on the
+    # same real labels only.
     if config.get("transfer"):
-        t = _classifier_config(config, syn_dir, int(s.num), s.attribute)
-        with t.unlocked():
-            t.model.name = "transfer"
-            t.model.extractor = f"discriminator:{gen_dir}"
-        tr = _train(t, workdir / "transfer", num_devices)
-        results["transfer_test_accuracy"] = tr["test_accuracy"]
+        for name, data_dir, num in (
+            ("transfer", syn_dir, int(s.num)),
+            ("transfer_baseline", real_dir, num_real),
+        ):
+            t = _classifier_config(config, data_dir, num, s.attribute)
+            with t.unlocked():
+                t.model.name = "transfer"
+                t.model.extractor = f"discriminator:{gen_dir}"
+            tr = _train(t, workdir / name, num_devices)
+            results[f"{name}_test_accuracy"] = tr["test_accuracy"]
+            results["stages"][name] = str(workdir / name)
         results["transfer_extractor"] = tr["extractor_description"]
-        results["stages"]["transfer"] = str(workdir / "transfer")
     (workdir / "results.json").write_text(json.dumps(results, indent=2))
     logging.info(
         "synthetic pipeline: test accuracy %.4f (synthetic only), baseline %.4f "

@@ -31,6 +31,12 @@ def test_fashion_mnist_pipeline_runs_resumes_and_its_stage_commands_work(mnist_d
     test = load_split("fashion_mnist", "test", manual_dir=str(mnist_dir))
     for key in ("test_accuracy", "baseline_test_accuracy", "transfer_test_accuracy"):
         assert 0.0 <= results[key] <= 1.0
+    assert 0.0 <= results["transfer_baseline_test_accuracy"] <= 1.0
+    # The transfer head trained on the synthetic set, and the same head on the real labels only.
+    for stage, num_train in (("transfer", 64), ("transfer_baseline", 3 * 10)):
+        stage_results = json.loads((tmp_path / "p" / stage / "results.json").read_text())
+        assert stage_results["num_train"] == num_train
+        assert results[f"{stage}_test_accuracy"] == stage_results["test_accuracy"]
     assert results["num_test"] == len(test["image"])
     assert results["num_labeled_total"] == 3 * 10  # 3 labeled images of each of 10 classes.
     syn = load_split("synthetic", "train", manual_dir=results["stages"]["synthetic"])
