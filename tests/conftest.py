@@ -19,6 +19,7 @@ def tiny_classifier(mnist_dir, tmp_path_factory) -> pathlib.Path:
     c = fashion_mnist_classifier.get_config("tiny")
     c.data.manual_dir = str(mnist_dir)
     c.train.num_steps = 40
+    c.data.cache_dir = str(tmp_path_factory.mktemp("cache"))  # Not the user's ~/.cache.
     workdir = tmp_path_factory.mktemp("classifier")
     classifier_train.train_and_evaluate(c, workdir)
     return workdir
@@ -32,6 +33,7 @@ def tiny_gan_run(mnist_dir, tmp_path_factory) -> pathlib.Path:
 
     c = fashion_mnist_dcgan.get_config("tiny")
     c.data.manual_dir = str(mnist_dir)
+    c.data.cache_dir = str(tmp_path_factory.mktemp("cache"))  # Evaluations of it cache here.
     workdir = tmp_path_factory.mktemp("gan_run")
     train.train_and_evaluate(c, workdir)
     return workdir

@@ -120,6 +120,19 @@ def test_reference_statistics_are_cached_and_checked(
         fid.SampleQualityEvaluator(c, parallel.create_mesh(1), (28, 28, 1))
 
 
+def test_cache_file_names_keep_the_extractor_kind():
+    """A long run path is cut from its start, but the kind in front of it stays in the name."""
+    run = "classifier:/tmp/pytest-of-root/pytest-30/popen-gw1/a_long_run_folder_name/classifier0"
+    path = reference_stats.cache_path("~/c", "fashion_mnist", "test", (28, 28, 1), run, "c6b6")
+    assert path.name.startswith("fashion_mnist_test_28x28x1_classifier-"), path.name
+    assert path.name.endswith("_a_long_run_folder_name_classifier0_c6b6.npz"), path.name
+    assert len(path.name) < 128
+    named = reference_stats.cache_path("/c", "svhn", "train", (32, 32, 3), "inception_v3", "ab")
+    assert str(named) == "/c/fid_stats/svhn_train_32x32x3_inception_v3_ab.npz"
+    ours = reference_stats.cache_path("/c", "celeba", "train", (64, 64, 3), "classifier:celeba", "h")
+    assert ours.name == "celeba_train_64x64x3_classifier-celeba_h.npz"
+
+
 def test_best_checkpoint_keeps_the_lowest_fid(tmp_path):
     best = checkpointing.BestCheckpointer(tmp_path)
     for step, value in ((3, 5.0), (6, 3.0), (9, 4.0)):

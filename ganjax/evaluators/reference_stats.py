@@ -51,7 +51,10 @@ class ReferenceSet:
 def cache_path(
     cache_dir: str, dataset: str, split: str, image_shape, extractor_name: str, weights_hash: str
 ) -> pathlib.Path:
-    slug = extractor_name.replace(":", "-").replace("/", "_")[-60:]
+    # The kind ("classifier", "inception_v3") stays whole; a long run path keeps its end (the
+    # weights hash tells apart runs whose ends agree).
+    kind, _, where = extractor_name.partition(":")
+    slug = f"{kind}-{where.replace('/', '_')[-48:]}" if where else kind
     res = "x".join(str(s) for s in image_shape)
     return (
         pathlib.Path(cache_dir).expanduser()
