@@ -129,7 +129,9 @@ def test_cache_file_names_keep_the_extractor_kind():
     assert len(path.name) < 128
     named = reference_stats.cache_path("/c", "svhn", "train", (32, 32, 3), "inception_v3", "ab")
     assert str(named) == "/c/fid_stats/svhn_train_32x32x3_inception_v3_ab.npz"
-    ours = reference_stats.cache_path("/c", "celeba", "train", (64, 64, 3), "classifier:celeba", "h")
+    ours = reference_stats.cache_path(
+        "/c", "celeba", "train", (64, 64, 3), "classifier:celeba", "h"
+    )
     assert ours.name == "celeba_train_64x64x3_classifier-celeba_h.npz"
 
 

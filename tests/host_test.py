@@ -53,6 +53,7 @@ def test_tuned_allocator_reuses_large_buffers():
     assert row["median_faulted_mb"] < 64, row
 
 
+@pytest.mark.run_alone  # GBs resident: next to another worker it was OOM-killed.
 @pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="the tuning applies to glibc only")
 def test_tuned_allocator_keeps_buffers_above_2_gb():
     """3 GB of results per call (three 1 GB arrays) are reused too. With a trim threshold of
