@@ -34,6 +34,7 @@ def cgan_run(mnist_dir, tmp_path_factory, tiny_classifier):
     c = _config(mnist_dir)
     c.eval.class_accuracy_samples = 20
     c.eval.extractor = f"classifier:{tiny_classifier}"
+    c.data.cache_dir = str(tmp_path_factory.mktemp("cache"))  # Not the user's ~/.cache.
     workdir = tmp_path_factory.mktemp("cgan")
     return workdir, train.train_and_evaluate(c, workdir)
 
