@@ -11,7 +11,6 @@ accuracy bounds what a perfect set scores.
     runs/fm_syn_subset_mean_s0/synthetic [--classifier=~/.cache/ganjax/classifiers/fashion_mnist]
 """
 
-import json
 import pathlib
 import sys
 
@@ -20,14 +19,15 @@ import numpy as np
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
+from ganjax.data import synthetic  # noqa: E402
 from ganjax.evaluators import extractors  # noqa: E402
 
 DEFAULT_CLASSIFIER = "~/.cache/ganjax/classifiers/fashion_mnist"
 
 
 def agreement(folder: pathlib.Path, classify, batch: int = 1000) -> tuple[float, list[float]]:
-    images = np.load(folder / "images.npy")
-    labels = np.load(folder / "labels.npy")
+    data = synthetic.load_synthetic(folder, "train")  # Checks the folder is a whole set.
+    images, labels = data["image"], data["label"]
     preds = np.concatenate(
         [
             np.asarray(classify(images[i : i + batch])[1]).argmax(-1)
@@ -56,13 +56,14 @@ def main(argv: list[str]) -> None:
             "--config=configs/fashion_mnist_classifier.py, or pass --classifier=<run folder>."
         )
     ex = extractors.load_classifier(run, f"classifier:{run}")
-    fn = jax.jit(lambda x: extractors.features_fn(ex)(ex.variables, x))
+    features = jax.jit(extractors.features_fn(ex))
     print(f"classifier {run} (test accuracy {ex.info.get('classifier_test_accuracy')})")
     for folder in folders:
-        if not (folder / "images.npy").is_file():
-            sys.exit(f"{folder} is not a synthetic set (no images.npy / labels.npy).")
-        made = json.loads((folder / "synthetic.json").read_text())
-        overall, per_class = agreement(folder, fn)
+        try:
+            made = synthetic.read_meta(folder)
+        except FileNotFoundError as e:
+            sys.exit(str(e))
+        overall, per_class = agreement(folder, lambda x: features(ex.variables, x))
         print(
             f"{folder} ({made.get('strategy', '?')}): agreement {overall:.4f}; per class "
             + " ".join(f"{a:.2f}" for a in per_class)
