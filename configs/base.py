@@ -90,15 +90,16 @@ def get_base_config() -> ml_collections.ConfigDict:
     c.eval.num_samples = 64  # Fixed latents in the grid.
     # Sample quality (FID, KID, IS, precision/recall, density/coverage; ganjax/evaluators/fid.py).
     c.eval.fid_every_steps = 0  # 0: off during training (experiments.evaluate works after).
-    c.eval.extractor = ""  # "": classifier:<data.name>; or inception_v3, classifier:<path>.
+    # "": inception_v3 for RGB data, classifier:<data.name> for gray; or classifier:<path>.
+    c.eval.extractor = ""
     c.eval.fid_num_samples = 10000  # Generated images per evaluation (50000 for papers).
     c.eval.fid_batch_size = 500  # Images per generation / extraction call (all devices).
     c.eval.fid_seed = 0  # Latents of the evaluation samples: fold_in(key(fid_seed), batch).
     c.eval.reference_split = "train"  # Real split the samples are compared with.
     c.eval.heldout_split = "test"  # Real split compared with the reference: the floor.
     c.eval.reference_stats = ""  # An explicit statistics .npz (default: cached per extractor).
-    c.eval.inception_weights = ""  # pytorch-fid's .pth or a converted .npz ("": search).
-    c.eval.classifier_arg = ""  # Config argument of an auto-trained classifier ("tiny": tests).
+    c.eval.inception_weights = ""  # .pth / TorchScript .pt / converted .npz ("": search).
+    c.eval.classifier_arg = ""  # Config argument of classifier:<dataset>'s run ("tiny": tests).
     c.eval.kid_subsets = 100
     c.eval.kid_subset_size = 1000
 

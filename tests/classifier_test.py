@@ -1,5 +1,6 @@
 """The domain classifier: model shapes, training on the tiny fixture, the extractor it becomes."""
 
+import dataclasses
 import json
 
 import jax
@@ -66,19 +67,39 @@ def json_config(workdir):
     return ml_collections.ConfigDict(json.loads((workdir / "config.json").read_text()))
 
 
-def test_classifier_for_a_dataset_is_trained_once_and_cached(mnist_dir, tmp_path):
+def test_evaluation_never_trains_a_classifier_and_names_the_command(mnist_dir, tmp_path):
     data = fashion_mnist_classifier.get_config("tiny").data
     data.manual_dir, data.cache_dir = str(mnist_dir), str(tmp_path)
-    ex = extractors.create_extractor("classifier:fashion_mnist", data, classifier_arg="tiny")
     workdir = extractors.classifier_cache_dir(data, "fashion_mnist", "tiny")
+    assert workdir == tmp_path / "classifiers" / "fashion_mnist_tiny"
+    with pytest.raises(extractors.ExtractorError) as e:
+        extractors.create_extractor("classifier:fashion_mnist", data, classifier_arg="tiny")
+    assert not workdir.exists()  # Nothing was trained.
     assert (
-        workdir == tmp_path / "classifiers" / "fashion_mnist_tiny"
-        and (workdir / "results.json").exists()
-    )
+        "python -m experiments.train --config=configs/fashion_mnist_classifier.py:tiny "
+        f"--workdir={workdir} --config.data.manual_dir={mnist_dir}"
+    ) in str(e.value)
+    # Trained on purpose (the command above, or the library call), it is found and not retrained.
+    assert extractors.train_classifier("fashion_mnist", data, "tiny") == workdir
     stamp = (workdir / "results.json").stat().st_mtime_ns
-    again = extractors.create_extractor("classifier:fashion_mnist", data, classifier_arg="tiny")
-    assert (workdir / "results.json").stat().st_mtime_ns == stamp  # Not retrained.
-    assert again.weights_hash == ex.weights_hash
+    ex = extractors.create_extractor("classifier:fashion_mnist", data, classifier_arg="tiny")
+    again = extractors.train_classifier("fashion_mnist", data, "tiny")
+    assert again == workdir and (workdir / "results.json").stat().st_mtime_ns == stamp
+    assert ex.num_classes == 10 and ex.input_shape == (28, 28, 1)
+
+
+def test_default_extractor_is_inception_for_rgb_and_the_classifier_for_gray():
+    assert extractors.default_spec("celeb_a", (28, 28, 3)) == "inception_v3"
+    assert extractors.default_spec("cifar10", (32, 32, 3)) == "inception_v3"
+    assert extractors.default_spec("mnist", (28, 28, 1)) == "classifier:mnist"
+
+
+def test_distribution_metrics_refuse_a_classifier_of_fewer_than_ten_classes(tiny_classifier):
+    ex = extractors.create_extractor(f"classifier:{tiny_classifier}", None)
+    extractors.check_for_distributions(ex)  # 10 classes: accepted.
+    two = dataclasses.replace(ex, num_classes=2)
+    with pytest.raises(extractors.ExtractorError, match="has 2 classes.*inception_v3"):
+        extractors.check_for_distributions(two)
 
 
 def test_bad_extractor_names_give_one_clear_message(tmp_path, tiny_gan_run):

