@@ -84,27 +84,74 @@ def make_cifar10(
 
 
 CELEBA_ATTRS = ["5_o_Clock_Shadow", "Male", "Smiling", "Young"]
+# The official header of list_attr_celeba.txt.
+CELEBA_OFFICIAL_ATTRS = (
+    "5_o_Clock_Shadow Arched_Eyebrows Attractive Bags_Under_Eyes Bald Bangs Big_Lips Big_Nose "
+    "Black_Hair Blond_Hair Blurry Brown_Hair Bushy_Eyebrows Chubby Double_Chin Eyeglasses Goatee "
+    "Gray_Hair Heavy_Makeup High_Cheekbones Male Mouth_Slightly_Open Mustache Narrow_Eyes No_Beard "
+    "Oval_Face Pale_Skin Pointy_Nose Receding_Hairline Rosy_Cheeks Sideburns Smiling Straight_Hair "
+    "Wavy_Hair Wearing_Earrings Wearing_Hat Wearing_Lipstick Wearing_Necklace Wearing_Necktie Young"
+).split()
 
 
-def make_celeba(directory: pathlib.Path, n: int = 12) -> pathlib.Path:
-    """Aligned-CelebA-shaped JPEGs (178 wide, 218 high) with attribute and partition files."""
+def celeba_official_partition(number: int) -> int:
+    """The official split of CelebA image NNNNNN: 0 train, 1 validation, 2 test."""
+    return 0 if number <= 162770 else (1 if number <= 182637 else 2)
+
+
+def make_celeba(
+    directory: pathlib.Path,
+    n: int = 12,
+    *,
+    numbers: list[int] | None = None,
+    attrs: list[str] = CELEBA_ATTRS,
+    as_zip: bool = False,
+    seed: int = 4,
+) -> pathlib.Path:
+    """Aligned-CelebA-shaped JPEGs (178 wide, 218 high) with attribute and partition files.
+
+    Images 1..n, the last four in validation (2) and test (2), by default; with `numbers`,
+    those official image numbers, partitioned by the official rule. `as_zip` writes them into
+    img_align_celeba.zip (members img_align_celeba/NNNNNN.jpg, as the official download) instead
+    of an img_align_celeba/ folder. `seed` changes the images' noise. Text files have CRLF line
+    ends, as the official ones.
+    """
+    import zipfile
+
     from PIL import Image
 
-    (directory / "img_align_celeba").mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(4)
-    attr_lines = [str(n), " ".join(CELEBA_ATTRS)]
-    part_lines = []
-    for i in range(n):
-        name = f"{i + 1:06d}.jpg"
+    official = numbers is not None
+    numbers = numbers if official else list(range(1, n + 1))
+    directory.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    attr_lines = [str(len(numbers)), " ".join(attrs)]
+    part_lines, jpegs = [], {}
+    for i, number in enumerate(numbers):
+        name = f"{number:06d}.jpg"
         image = np.full((218, 178, 3), 40, np.uint8)
         image[55:163, 35:143] = 200  # The central 108x108 face box is bright.
         image += rng.integers(0, 10, image.shape, dtype=np.uint8)
-        Image.fromarray(image).save(directory / "img_align_celeba" / name, quality=95)
+        buffer = io.BytesIO()
+        Image.fromarray(image).save(buffer, format="JPEG", quality=95)
+        jpegs[name] = buffer.getvalue()
         male = 1 if i % 2 else -1
-        attr_lines.append(f"{name} -1 {male:2d} 1 -1")
-        part_lines.append(f"{name} {0 if i < n - 4 else (1 if i < n - 2 else 2)}")
-    (directory / "list_attr_celeba.txt").write_text("\n".join(attr_lines) + "\n")
-    (directory / "list_eval_partition.txt").write_text("\n".join(part_lines) + "\n")
+        attr_lines.append(f"{name} -1 {male:2d} 1 -1" + " -1" * (len(attrs) - 4))
+        if official:
+            part = celeba_official_partition(number)
+        else:
+            part = 0 if i < n - 4 else (1 if i < n - 2 else 2)
+        part_lines.append(f"{name} {part}")
+    if as_zip:
+        with zipfile.ZipFile(directory / "img_align_celeba.zip", "w") as z:
+            z.writestr("img_align_celeba/", b"")
+            for name, data in jpegs.items():
+                z.writestr(f"img_align_celeba/{name}", data)
+    else:
+        (directory / "img_align_celeba").mkdir(exist_ok=True)
+        for name, data in jpegs.items():
+            (directory / "img_align_celeba" / name).write_bytes(data)
+    (directory / "list_attr_celeba.txt").write_bytes(("\r\n".join(attr_lines) + "\r\n").encode())
+    (directory / "list_eval_partition.txt").write_bytes(("\r\n".join(part_lines) + "\r\n").encode())
     return directory
 
 

@@ -83,6 +83,90 @@ def test_celeba_crop_resize_attributes_and_splits(tmp_path):
     np.testing.assert_array_equal(again["image"], train["image"])
 
 
+def _faces(d, split="train", size=28, cache=None, **kw):
+    return load_split(
+        "celeb_a", split, manual_dir=str(d), image_size=size, cache_dir=str(cache), **kw
+    )
+
+
+def test_celeba_zip_as_downloaded_reads_like_its_folder(tmp_path):
+    """img_align_celeba.zip is read member by member; a subset with the official numbering."""
+    numbers = [1, 19, 36, 162770, 162771, 182637, 182638, 202599]
+    folder = fixtures.make_celeba(tmp_path / "folder", numbers=numbers)
+    zipped = fixtures.make_celeba(tmp_path / "zip", numbers=numbers, as_zip=True)
+    assert not (zipped / "img_align_celeba").exists()
+    for split, count in (("train", 4), ("validation", 2), ("test", 2)):
+        a = _faces(folder, split, cache=tmp_path / "c1")
+        b = _faces(zipped, split, cache=tmp_path / "c2")
+        assert a["image"].shape == (count, 28, 28, 3) and a["image"].min() >= 190
+        np.testing.assert_array_equal(a["image"], b["image"])
+        np.testing.assert_array_equal(a["attributes"], b["attributes"])
+        np.testing.assert_array_equal(a["label"], b["label"])
+    # Found in a standard place by its marker file, without manual_dir.
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(sources, "default_dirs", lambda name: [tmp_path / "nothing", zipped])
+        again = load_split("celeb_a", "test", image_size=28, cache_dir=str(tmp_path / "c2"))
+    np.testing.assert_array_equal(again["image"], b["image"])
+
+
+def test_celeba_cache_is_keyed_by_the_files_not_the_count(tmp_path):
+    """Two CelebA copies with the same split sizes but other images share a cache_dir: each
+    gets its own faces (the old name, split/size/count only, gave the second the first's)."""
+    cache = tmp_path / "cache"
+    a = fixtures.make_celeba(tmp_path / "a", n=12, seed=4)
+    b = fixtures.make_celeba(tmp_path / "b", n=12, seed=5)
+    faces_a = _faces(a, cache=cache)["image"]
+    faces_b = _faces(b, cache=cache)["image"]
+    fresh_b = _faces(b, cache=tmp_path / "fresh")["image"]
+    assert faces_a.shape == faces_b.shape and not np.array_equal(faces_a, faces_b)
+    np.testing.assert_array_equal(faces_b, fresh_b)
+    assert len(list(cache.iterdir())) == 2
+    # A zip and a folder with the same images are different sources, read alike.
+    z = fixtures.make_celeba(tmp_path / "z", n=12, seed=5, as_zip=True)
+    np.testing.assert_array_equal(_faces(z, cache=cache)["image"], fresh_b)
+
+
+def test_celeba_attribute_lines_without_images_name_them(tmp_path):
+    d = fixtures.make_celeba(tmp_path / "folder", n=12)
+    for n in (3, 7):
+        (d / "img_align_celeba" / f"{n:06d}.jpg").unlink()
+    with pytest.raises(ValueError, match=r"2 image\(s\) that are not in .*000003.jpg, 000007.jpg"):
+        _faces(d, cache=tmp_path / "c")
+    z = fixtures.make_celeba(tmp_path / "zip", n=12, as_zip=True)
+    with open(z / "list_attr_celeba.txt", "a") as f:
+        f.write("000099.jpg -1  1 1 -1\r\n")
+    with open(z / "list_eval_partition.txt", "a") as f:
+        f.write("000099.jpg 0\r\n")
+    with pytest.raises(ValueError, match="img_align_celeba.zip: 000099.jpg"):
+        _faces(z, "test", cache=tmp_path / "c")
+
+
+def test_source_fingerprint_names_the_files_read(tmp_path):
+    import os
+
+    d = fixtures.make_mnist(tmp_path / "mnist", n_train=20, n_test=5)
+
+    def fp(split, **kw):
+        return sources.source_fingerprint("mnist", split, manual_dir=str(d), **kw)
+
+    train, test = fp("train"), fp("test")
+    assert len(train) == 16 and int(train, 16) >= 0 and train == fp("train") and train != test
+    assert fp("train", max_examples=10) != train
+    st = (d / "train-images-idx3-ubyte.gz").stat()
+    os.utime(d / "train-images-idx3-ubyte.gz", ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
+    assert fp("train") != train and fp("test") == test  # Only the files that split reads.
+    a = fixtures.make_celeba(tmp_path / "a", n=12, seed=4)
+    b = fixtures.make_celeba(tmp_path / "b", n=12, seed=5)
+
+    def celeb(directory, **kw):
+        return sources.source_fingerprint("celeb_a", "train", manual_dir=str(directory), **kw)
+
+    assert celeb(a) == celeb(a, image_size=64) != celeb(b)
+    assert celeb(a, image_size=32) != celeb(a) != celeb(a, max_examples=4)
+    with pytest.raises(DatasetNotFoundError, match="list_attr_celeba.txt"):
+        sources.source_fingerprint("celeb_a", "train", manual_dir=str(tmp_path / "mnist"))
+
+
 def test_missing_manual_dir_names_the_fix(tmp_path):
     with pytest.raises(DatasetNotFoundError, match="svhn_cropped|train_32x32.mat"):
         load_split("svhn_cropped", "train", manual_dir=str(tmp_path / "nope"))

@@ -8,17 +8,26 @@ dataset's original distribution format:
                         gzipped or not)
   svhn_cropped          train_32x32.mat, test_32x32.mat (MATLAB; label 10 means digit 0)
   cifar10               cifar-10-batches-py/{data_batch_1..5,test_batch} or cifar-10-python.tar.gz
-  celeb_a               img_align_celeba/*.jpg, list_attr_celeba.txt, list_eval_partition.txt
-                        (optional; without it every image is in "train")
+  celeb_a               img_align_celeba.zip as downloaded (members img_align_celeba/NNNNNN.jpg)
+                        or its extracted img_align_celeba/ folder, beside list_attr_celeba.txt
+                        and list_eval_partition.txt (optional; without it every image is in
+                        "train"); any subset of the official images
 
 Where to look: `manual_dir` when given; otherwise the first existing of $GANJAX_DATA_DIR/<name>,
 ~/tensorflow_datasets/downloads/manual/<name>, /usr/share/datasets/<name with dashes>. If no
 local files are found the tfds copy in `tfds_data_dir` is used when it has been prepared.
+
+`source_fingerprint(name, split, ...)` names the files a `load_split` call would read (names,
+sizes, modification times or zip CRCs; nothing is decoded): caches of what was computed from a
+split (decoded CelebA faces here, FID reference statistics) carry it, so that other files with the
+same dataset name never reuse them.
 """
 
 from __future__ import annotations
 
+import contextlib
 import gzip
+import hashlib
 import os
 import pathlib
 import pickle
@@ -27,10 +36,11 @@ import tarfile
 import numpy as np
 from absl import logging
 
+from ganjax.data import celeba
+
 Dataset = dict[str, np.ndarray]
 
 DATASETS = ("mnist", "fashion_mnist", "svhn_cropped", "cifar10", "celeb_a")
-CELEBA_CROP = 108  # Center crop of the aligned 178x218 faces, as in the DCGAN face experiments.
 
 _DOWNLOAD_HINTS = {
     "mnist": "train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, t10k-images-idx3-ubyte.gz "
@@ -41,8 +51,9 @@ _DOWNLOAD_HINTS = {
     "svhn_cropped": "train_32x32.mat and test_32x32.mat from ufldl.stanford.edu/housenumbers",
     "cifar10": "cifar-10-python.tar.gz from www.cs.toronto.edu/~kriz/cifar.html (the tarball or "
     "its extracted cifar-10-batches-py/ folder)",
-    "celeb_a": "img_align_celeba.zip (extracted to img_align_celeba/), list_attr_celeba.txt and "
-    "list_eval_partition.txt from mmlab.ie.cuhk.edu.hk/projects/CelebA.html",
+    "celeb_a": "img_align_celeba.zip (as downloaded, or extracted to img_align_celeba/), "
+    "list_attr_celeba.txt and list_eval_partition.txt from "
+    "mmlab.ie.cuhk.edu.hk/projects/CelebA.html",
 }
 
 
@@ -89,7 +100,7 @@ def read_idx(path: pathlib.Path) -> np.ndarray:
     return array.reshape(shape)
 
 
-def _load_idx_dataset(directory: pathlib.Path, split: str) -> Dataset:
+def _idx_paths(directory: pathlib.Path, split: str) -> list[pathlib.Path]:
     prefix = {"train": "train", "test": "t10k"}.get(split)
     if prefix is None:
         raise ValueError(f"MNIST-family datasets have splits 'train' and 'test', not '{split}'")
@@ -97,21 +108,30 @@ def _load_idx_dataset(directory: pathlib.Path, split: str) -> Dataset:
     lab = _find(directory, f"{prefix}-labels-idx1-ubyte.gz", f"{prefix}-labels-idx1-ubyte")
     if img is None or lab is None:
         raise FileNotFoundError(f"{prefix}-images/labels IDX files not in {directory}")
+    return [img, lab]
+
+
+def _load_idx_dataset(directory: pathlib.Path, split: str) -> Dataset:
+    img, lab = _idx_paths(directory, split)
     images, labels = read_idx(img), read_idx(lab)
     if len(images) != len(labels):
         raise ValueError(f"{img} has {len(images)} images but {lab} has {len(labels)} labels")
     return {"image": images[..., None].astype(np.uint8), "label": labels.astype(np.int32)}
 
 
-def _load_svhn(directory: pathlib.Path, split: str) -> Dataset:
-    import scipy.io
-
+def _svhn_paths(directory: pathlib.Path, split: str) -> list[pathlib.Path]:
     if split not in ("train", "test", "extra"):
         raise ValueError(f"svhn_cropped has splits train, test and extra, not '{split}'")
     path = _find(directory, f"{split}_32x32.mat")
     if path is None:
         raise FileNotFoundError(f"{split}_32x32.mat not in {directory}")
-    mat = scipy.io.loadmat(path)
+    return [path]
+
+
+def _load_svhn(directory: pathlib.Path, split: str) -> Dataset:
+    import scipy.io
+
+    mat = scipy.io.loadmat(_svhn_paths(directory, split)[0])
     images = np.transpose(mat["X"], (3, 0, 1, 2)).astype(np.uint8)  # [32, 32, 3, N] -> NHWC
     labels = mat["y"].reshape(-1).astype(np.int32) % 10  # The .mat files label digit 0 as 10.
     return {"image": images, "label": labels}
@@ -123,106 +143,42 @@ def _unpickle_cifar(fileobj) -> tuple[np.ndarray, np.ndarray]:
     return images, np.asarray(d[b"labels"], np.int32)
 
 
-def _load_cifar10(directory: pathlib.Path, split: str) -> Dataset:
-    names = {"train": [f"data_batch_{i}" for i in range(1, 6)], "test": ["test_batch"]}.get(split)
+_CIFAR_BATCHES = {"train": [f"data_batch_{i}" for i in range(1, 6)], "test": ["test_batch"]}
+
+
+def _cifar_paths(directory: pathlib.Path, split: str) -> list[pathlib.Path]:
+    """The extracted batch files of the split, or [the tarball]."""
+    names = _CIFAR_BATCHES.get(split)
     if names is None:
         raise ValueError(f"cifar10 has splits 'train' and 'test', not '{split}'")
     folder = _find(directory, "cifar-10-batches-py") or directory
-    parts = []
     if all((folder / n).exists() for n in names):
-        for n in names:
-            with open(folder / n, "rb") as f:
-                parts.append(_unpickle_cifar(f))
-    elif (tarball := _find(directory, "cifar-10-python.tar.gz")) is not None:
-        with tarfile.open(tarball) as tar:
-            for n in names:
+        return [folder / n for n in names]
+    if (tarball := _find(directory, "cifar-10-python.tar.gz")) is not None:
+        return [tarball]
+    raise FileNotFoundError(f"CIFAR-10 batches ({', '.join(names)}) not in {directory}")
+
+
+def _load_cifar10(directory: pathlib.Path, split: str) -> Dataset:
+    paths = _cifar_paths(directory, split)
+    parts = []
+    if paths[0].name.endswith(".tar.gz"):
+        with tarfile.open(paths[0]) as tar:
+            for n in _CIFAR_BATCHES[split]:
                 parts.append(_unpickle_cifar(tar.extractfile(f"cifar-10-batches-py/{n}")))
     else:
-        raise FileNotFoundError(f"CIFAR-10 batches ({', '.join(names)}) not in {directory}")
+        for path in paths:
+            with open(path, "rb") as f:
+                parts.append(_unpickle_cifar(f))
     return {
         "image": np.concatenate([p[0] for p in parts]),
         "label": np.concatenate([p[1] for p in parts]),
     }
 
 
-def celeba_preprocess(image: np.ndarray, size: int, crop: int = CELEBA_CROP) -> np.ndarray:
-    """Center-crops a face to crop x crop, then resizes to size x size (area-averaging)."""
-    from PIL import Image
-
-    h, w = image.shape[:2]
-    top, left = (h - crop) // 2, (w - crop) // 2
-    face = Image.fromarray(image[top : top + crop, left : left + crop])
-    return np.asarray(face.resize((size, size), Image.Resampling.BOX), dtype=np.uint8)
-
-
-def _read_celeba_attributes(path: pathlib.Path) -> tuple[list[str], list[str], np.ndarray]:
-    lines = path.read_text().splitlines()
-    names = lines[1].split()
-    files, values = [], []
-    for line in lines[2:]:
-        parts = line.split()
-        if parts:
-            files.append(parts[0])
-            values.append([int(v) > 0 for v in parts[1:]])
-    return names, files, np.asarray(values, np.int8)
-
-
-def _load_celeba(
-    directory: pathlib.Path, split: str, image_size: int, max_examples: int | None, cache_dir: str
-) -> Dataset:
-    from PIL import Image
-
-    images_dir = _find(directory, "img_align_celeba")
-    attr_path = _find(directory, "list_attr_celeba.txt")
-    if images_dir is None or attr_path is None:
-        raise FileNotFoundError(f"img_align_celeba/ and list_attr_celeba.txt not in {directory}")
-    names, files, attrs = _read_celeba_attributes(attr_path)
-    part_path = _find(directory, "list_eval_partition.txt")
-    split_ids = {"train": 0, "validation": 1, "test": 2}
-    if split not in split_ids and split != "all":
-        raise ValueError(f"celeb_a has splits train, validation, test and all, not '{split}'")
-    if part_path is not None and split != "all":
-        partition = dict(
-            line.split() for line in part_path.read_text().splitlines() if line.strip()
-        )
-        keep = [i for i, f in enumerate(files) if int(partition[f]) == split_ids[split]]
-    elif split in ("train", "all"):
-        keep = list(range(len(files)))
-    else:
-        raise FileNotFoundError(
-            f"list_eval_partition.txt (needed for split '{split}') not in {directory}"
-        )
-    keep = keep[:max_examples] if max_examples else keep
-    cache = pathlib.Path(cache_dir).expanduser() / (
-        f"celeb_a_{split}_{image_size}px_crop{CELEBA_CROP}_{len(keep)}.npz"
-    )
-    if cache.exists():
-        with np.load(cache) as z:
-            images = z["image"]
-    else:
-        logging.info(
-            "Decoding %d CelebA images to %dpx (cached at %s)", len(keep), image_size, cache
-        )
-        images = np.stack(
-            [
-                celeba_preprocess(
-                    np.asarray(Image.open(images_dir / files[i]).convert("RGB")), image_size
-                )
-                for i in keep
-            ]
-        )
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache.with_suffix(".tmp.npz")
-        np.savez(tmp, image=images)
-        os.replace(tmp, cache)
-    # Binary label for plain classifiers: the "Male" attribute.
-    attributes = attrs[keep]
-    return {
-        "image": images,
-        "label": attributes[:, names.index("Male")].astype(np.int32),
-        "attributes": attributes,
-        "attribute_names": np.asarray(names),
-    }
+def _stat_line(path: pathlib.Path) -> str:
+    st = path.stat()
+    return f"{path.name} {st.st_size} {st.st_mtime_ns}"
 
 
 _LOCAL_READERS = {
@@ -230,6 +186,12 @@ _LOCAL_READERS = {
     "fashion_mnist": _load_idx_dataset,
     "svhn_cropped": _load_svhn,
     "cifar10": _load_cifar10,
+}
+_LOCAL_FILES = {
+    "mnist": _idx_paths,
+    "fashion_mnist": _idx_paths,
+    "svhn_cropped": _svhn_paths,
+    "cifar10": _cifar_paths,
 }
 
 
@@ -305,7 +267,45 @@ def _load_tfds(name: str, split: str, data_dir: str | None) -> Dataset | None:
 
 
 # ---------------------------------------------------------------------------------------------
-# Entry point.
+# Entry points.
+
+
+def _check_name(name: str) -> None:
+    if name not in DATASETS:
+        raise ValueError(
+            f"Unknown dataset '{name}'; choose one of {DATASETS} or 'synthetic' (with manual_dir)"
+        )
+
+
+def local_directory(name: str, manual_dir: str | None = None) -> pathlib.Path | None:
+    """The folder `load_split` reads `name`'s original files from; None where it uses tfds.
+
+    Raises:
+      DatasetNotFoundError: `manual_dir` is given but is not a directory.
+    """
+    _check_name(name)
+    if not manual_dir:
+        return next((d for d in default_dirs(name) if _has_local_files(name, d)), None)
+    directory = pathlib.Path(manual_dir).expanduser()
+    if not directory.is_dir():
+        raise DatasetNotFoundError(
+            f"config.data.manual_dir={manual_dir!r} is not a directory. Put "
+            f"{_DOWNLOAD_HINTS[name]} "
+            f"there, or point config.data.manual_dir at the folder that holds them."
+        )
+    return directory
+
+
+@contextlib.contextmanager
+def _missing_files_explained(name: str, split: str, directory: pathlib.Path):
+    try:
+        yield
+    except FileNotFoundError as e:
+        raise DatasetNotFoundError(
+            f"Dataset '{name}' split '{split}': {e}. Put {_DOWNLOAD_HINTS[name]} in "
+            f"{directory} "
+            "(or set config.data.manual_dir to the folder that holds them)."
+        ) from e
 
 
 def load_split(
@@ -328,7 +328,7 @@ def load_split(
       tfds_data_dir: tfds data_dir to read a prepared copy from when no local files exist.
       image_size: CelebA only: output side after the 108-pixel center crop (28, 32, 64...).
       max_examples: keep only the first N examples (quick runs).
-      cache_dir: where decoded CelebA arrays are cached.
+      cache_dir: where decoded CelebA arrays are cached (keyed by the files' identity).
 
     Raises:
       DatasetNotFoundError: with what to download and where to put it.
@@ -338,35 +338,14 @@ def load_split(
 
         data = load_synthetic(manual_dir, split)
         return {k: v[:max_examples] for k, v in data.items()} if max_examples else data
-    if name not in DATASETS:
-        raise ValueError(
-            f"Unknown dataset '{name}'; choose one of {DATASETS} or 'synthetic' (with manual_dir)"
-        )
-    if manual_dir:
-        directory = pathlib.Path(manual_dir).expanduser()
-        if not directory.is_dir():
-            raise DatasetNotFoundError(
-                f"config.data.manual_dir={manual_dir!r} is not a directory. Put "
-                f"{_DOWNLOAD_HINTS[name]} "
-                f"there, or point config.data.manual_dir at the folder that holds them."
-            )
-        candidates = [directory]
-    else:
-        candidates = [d for d in default_dirs(name) if _has_local_files(name, d)]
-    if candidates:
-        directory = candidates[0]
+    directory = local_directory(name, manual_dir)
+    if directory is not None:
         logging.info("Reading %s/%s from local files in %s", name, split, directory)
-        try:
+        with _missing_files_explained(name, split, directory):
             if name == "celeb_a":
-                data = _load_celeba(directory, split, image_size or 64, max_examples, cache_dir)
+                data = celeba.load(directory, split, image_size or 64, max_examples, cache_dir)
             else:
                 data = _LOCAL_READERS[name](directory, split)
-        except FileNotFoundError as e:
-            raise DatasetNotFoundError(
-                f"Dataset '{name}' split '{split}': {e}. Put {_DOWNLOAD_HINTS[name]} in "
-                f"{directory} "
-                "(or set config.data.manual_dir to the folder that holds them)."
-            ) from e
     else:
         data = _load_tfds(name, split, tfds_data_dir)
         if data is None:
@@ -379,22 +358,75 @@ def load_split(
             )
         if name == "celeb_a":
             data["image"] = np.stack(
-                [celeba_preprocess(im, image_size or 64) for im in data["image"]]
+                [celeba.preprocess(im, image_size or 64) for im in data["image"]]
             )
     if max_examples:
         data = {k: (v[:max_examples] if k != "attribute_names" else v) for k, v in data.items()}
     return data
 
 
+def source_fingerprint(
+    name: str,
+    split: str,
+    *,
+    manual_dir: str | None = None,
+    tfds_data_dir: str | None = None,
+    image_size: int | None = None,
+    max_examples: int | None = None,
+) -> str:
+    """Short hex identity of what `load_split` with these arguments reads; decodes nothing.
+
+    Original files: their names, sizes and mtime_ns (CelebA: the kept images' zip CRC32 and size
+    or, in a folder, size and mtime_ns; the text files' size and mtime_ns; crop and output size).
+    tfds: the builder's name, version and data_dir. A synthetic folder: its files' names, sizes
+    and mtime_ns. The split and `max_examples` are part of it.
+
+    Raises:
+      DatasetNotFoundError: where `load_split` would raise it for missing local files.
+    """
+    parts = [f"{name} {split} max={max_examples or ''}"]
+    if name == "synthetic":  # Its loader names a missing folder; here it is just "none".
+        folder = pathlib.Path(manual_dir).expanduser() if manual_dir else None
+        files = sorted(folder.iterdir()) if folder and folder.is_dir() else []
+        parts += [_stat_line(p) for p in files if p.is_file()] or ["none"]
+    elif (directory := local_directory(name, manual_dir)) is None:
+        import tensorflow_datasets as tfds
+
+        builder = tfds.builder(name, data_dir=tfds_data_dir or None)
+        parts.append(f"tfds {builder.name} {builder.version} {builder.data_dir}")
+        parts.append(f"{image_size or 64}px" if name == "celeb_a" else "")
+    else:
+        with _missing_files_explained(name, split, directory):
+            if name == "celeb_a":
+                selection = celeba.select_split(directory, split, image_size or 64, max_examples)
+                parts.append(selection.identity)
+            else:
+                parts += [_stat_line(p) for p in _LOCAL_FILES[name](directory, split)]
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
+
+
+def _config_kwargs(data_config) -> dict:
+    d = data_config
+    return {
+        "manual_dir": d.manual_dir or None,
+        "tfds_data_dir": d.tfds_data_dir or None,
+        "image_size": d.get("image_size") or None,
+    }
+
+
 def load_config_split(data_config, split: str, max_examples: int | None = None) -> Dataset:
     """`load_split` of a run's `config.data` (name, folders, image size, cache)."""
-    d = data_config
     return load_split(
-        d.name,
+        data_config.name,
         split,
-        manual_dir=d.manual_dir or None,
-        tfds_data_dir=d.tfds_data_dir or None,
-        image_size=d.get("image_size") or None,
         max_examples=max_examples or None,
-        cache_dir=d.cache_dir,
+        cache_dir=data_config.cache_dir,
+        **_config_kwargs(data_config),
+    )
+
+
+def config_source_fingerprint(data_config, split: str, max_examples: int | None = None) -> str:
+    """`source_fingerprint` of what `load_config_split` with the same arguments reads."""
+    return source_fingerprint(
+        data_config.name, split, max_examples=max_examples or None, **_config_kwargs(data_config)
     )
