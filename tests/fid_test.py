@@ -105,6 +105,19 @@ def test_reference_statistics_are_cached_and_checked(
     monkeypatch.setattr(fid, "load_config_split", no_loading)
     second = fid.SampleQualityEvaluator(c, parallel.create_mesh(1), (28, 28, 1))
     assert second.real_vs_real() == first.real_vs_real()
+    # The same dataset name read from other files (another copy or subset) has its own cache...
+    monkeypatch.undo()
+    c.data.manual_dir = str(fixtures.make_mnist(tmp_path / "copy", n_train=128, n_test=64))
+    third = fid.SampleQualityEvaluator(c, parallel.create_mesh(1), (28, 28, 1))
+    assert third.reference.count == 128 and third.reference.path != first.reference.path
+    # ...and an explicit statistics file made from other files is refused, naming that.
+    c.eval.reference_stats = str(first.reference.path)
+    with pytest.raises(
+        reference_stats.ReferenceStatsError,
+        match="source_fingerprint: file has '[0-9a-f]{16}'.*other data files",
+    ):
+        fid.SampleQualityEvaluator(c, parallel.create_mesh(1), (28, 28, 1))
+    c.data.manual_dir = str(mnist_dir)
     # A statistics file made with another extractor is refused, naming the mismatch.
     other = fashion_mnist_dcgan.get_config("tiny").data
     other.manual_dir, other.cache_dir = str(mnist_dir), str(tmp_path / "other")
@@ -123,16 +136,23 @@ def test_reference_statistics_are_cached_and_checked(
 def test_cache_file_names_keep_the_extractor_kind():
     """A long run path is cut from its start, but the kind in front of it stays in the name."""
     run = "classifier:/tmp/pytest-of-root/pytest-30/popen-gw1/a_long_run_folder_name/classifier0"
-    path = reference_stats.cache_path("~/c", "fashion_mnist", "test", (28, 28, 1), run, "c6b6")
+    src = "0123456789abcdef"  # A source fingerprint (ganjax.data.sources.source_fingerprint).
+    path = reference_stats.cache_path("~/c", "fashion_mnist", "test", (28, 28, 1), run, "c6b6", src)
     assert path.name.startswith("fashion_mnist_test_28x28x1_classifier-"), path.name
-    assert path.name.endswith("_a_long_run_folder_name_classifier0_c6b6.npz"), path.name
+    assert path.name.endswith(f"_a_long_run_folder_name_classifier0_c6b6_src{src}.npz"), path.name
     assert len(path.name) < 128
-    named = reference_stats.cache_path("/c", "svhn", "train", (32, 32, 3), "inception_v3", "ab")
-    assert str(named) == "/c/fid_stats/svhn_train_32x32x3_inception_v3_ab.npz"
-    ours = reference_stats.cache_path(
-        "/c", "celeba", "train", (64, 64, 3), "classifier:celeba", "h"
+    named = reference_stats.cache_path(
+        "/c", "svhn", "train", (32, 32, 3), "inception_v3", "ab", src
     )
-    assert ours.name == "celeba_train_64x64x3_classifier-celeba_h.npz"
+    assert str(named) == f"/c/fid_stats/svhn_train_32x32x3_inception_v3_ab_src{src}.npz"
+    ours = reference_stats.cache_path(
+        "/c", "celeba", "train", (64, 64, 3), "classifier:celeba", "h", src
+    )
+    assert ours.name == f"celeba_train_64x64x3_classifier-celeba_h_src{src}.npz"
+    other = reference_stats.cache_path(
+        "/c", "celeba", "train", (64, 64, 3), "classifier:celeba", "h", "fedcba9876543210"
+    )
+    assert other != ours  # Other files under the same dataset name: another cache.
 
 
 def test_best_checkpoint_keeps_the_lowest_fid(tmp_path):

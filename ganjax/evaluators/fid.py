@@ -178,6 +178,8 @@ class SampleQualityEvaluator:
     def _real_set(
         self, split: str, explicit_path: str = "", reference: bool = True
     ) -> reference_stats.ReferenceSet:
+        from ganjax.data.sources import config_source_fingerprint
+
         d = self.config.data
 
         def load_images():
@@ -186,6 +188,8 @@ class SampleQualityEvaluator:
         return reference_stats.load_or_compute(
             dataset=d.name,
             split=split,
+            # Keyed by the files read, not the dataset name (another copy or subset of it).
+            source=config_source_fingerprint(d, split),
             image_shape=self.image_shape,
             extractor=self.extractor,
             load_images=load_images,

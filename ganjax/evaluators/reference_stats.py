@@ -1,11 +1,14 @@
-"""Reference features of a real split, computed once per dataset x split x extractor and cached.
+"""Reference features of a real split, computed once per source files x split x extractor, cached.
 
 A cache file (`.npz`) holds the split's feature mean and covariance over every image (float64)
 and the covariance's square root (the costly part of FID, done once here),
 the features of a fixed random subset of up to `keep` images (for KID and precision/recall, which
 need samples, not moments), that subset's k-NN radii, and a JSON header naming the dataset, split,
-resolution, extractor and its weights hash. A file whose header names another extractor, weights
-or split is refused with a message that says which and how to fix it.
+resolution, extractor and its weights hash, and the source fingerprint of the files the split was
+read from (`ganjax.data.sources.source_fingerprint`: names, sizes, mtimes or zip CRCs). The cache
+file name carries the fingerprint too, so another copy or subset of a dataset under the same name
+never reuses statistics. A file whose header names another extractor, weights, split or source
+files is refused with a message that says which and how to fix it.
 """
 
 from __future__ import annotations
@@ -49,8 +52,15 @@ class ReferenceSet:
 
 
 def cache_path(
-    cache_dir: str, dataset: str, split: str, image_shape, extractor_name: str, weights_hash: str
+    cache_dir: str,
+    dataset: str,
+    split: str,
+    image_shape,
+    extractor_name: str,
+    weights_hash: str,
+    source: str,
 ) -> pathlib.Path:
+    """<cache_dir>/fid_stats/<dataset>_<split>_<HxWxC>_<extractor>_<weights>_src<source>.npz."""
     # The kind ("classifier", "inception_v3") stays whole; a long run path keeps its end (the
     # weights hash tells apart runs whose ends agree).
     kind, _, where = extractor_name.partition(":")
@@ -59,17 +69,18 @@ def cache_path(
     return (
         pathlib.Path(cache_dir).expanduser()
         / "fid_stats"
-        / f"{dataset}_{split}_{res}_{slug}_{weights_hash}.npz"
+        / f"{dataset}_{split}_{res}_{slug}_{weights_hash}_src{source}.npz"
     )
 
 
-def _expected_header(dataset, split, image_shape, extractor) -> dict[str, Any]:
+def _expected_header(dataset, split, image_shape, extractor, source: str) -> dict[str, Any]:
     return {
         "dataset": dataset,
         "split": split,
         "image_shape": list(image_shape),
         "extractor": extractor.name,
         "extractor_weights_hash": extractor.weights_hash,
+        "source_fingerprint": source,
     }
 
 
@@ -77,7 +88,8 @@ def load(path: pathlib.Path, expected: dict[str, Any]) -> ReferenceSet:
     """Reads a cache file and checks its header against `expected`.
 
     Raises:
-      ReferenceStatsError: the file was made for another dataset, split or extractor.
+      ReferenceStatsError: the file was made for another dataset, split, extractor or source
+        files.
     """
     try:
         z = np.load(path)
@@ -95,10 +107,16 @@ def load(path: pathlib.Path, expected: dict[str, Any]) -> ReferenceSet:
                 f"{k}: file has {a!r}, this evaluation uses {b!r}"
                 for k, (a, b) in mismatched.items()
             )
+            fix = "Use the extractor they were made with"
+            if "source_fingerprint" in mismatched:  # Same name, other files (or older file).
+                fix = (
+                    "They were computed from other data files than the ones this evaluation "
+                    "reads (another copy or subset of the dataset, or files changed since): point "
+                    "config.data.manual_dir at the files they were made from"
+                )
             raise ReferenceStatsError(
                 f"Reference statistics {path} were computed for something else ({details}). "
-                "Use the "
-                "extractor they were made with, or drop the explicit statistics file "
+                f"{fix}, or drop the explicit statistics file "
                 "(config.eval.reference_stats / --reference_stats) to compute matching ones."
             )
         radii = {int(k.split("_")[1]): z[k] for k in z.files if k.startswith("radii_")}
@@ -188,6 +206,7 @@ def load_or_compute(
     *,
     dataset: str,
     split: str,
+    source: str,
     image_shape,
     extractor,
     load_images: Callable[[], np.ndarray],
@@ -201,9 +220,11 @@ def load_or_compute(
     """The cached reference set, computing (and caching) it when missing or too small.
 
     Args:
+      source: the source fingerprint of the split's files (ganjax.data.sources.
+        config_source_fingerprint): part of the cache name and of the header.
       explicit_path: a statistics file to use as given (never recomputed); its header must match.
     """
-    expected = _expected_header(dataset, split, image_shape, extractor)
+    expected = _expected_header(dataset, split, image_shape, extractor, source)
     if explicit_path:
         path = pathlib.Path(explicit_path).expanduser()
         if not path.is_file():
@@ -212,7 +233,7 @@ def load_or_compute(
             )
         return load(path, expected)
     path = cache_path(
-        cache_dir, dataset, split, image_shape, extractor.name, extractor.weights_hash
+        cache_dir, dataset, split, image_shape, extractor.name, extractor.weights_hash, source
     )
     if path.exists():
         ref = load(path, expected)
