@@ -21,6 +21,7 @@ import io
 import os
 import pathlib
 import posixpath
+import re
 import zipfile
 
 import numpy as np
@@ -32,6 +33,24 @@ CELEBA_CROP = 108  # Center crop of the aligned 178x218 faces, as in the DCGAN f
 IMAGES_DIR, IMAGES_ZIP = "img_align_celeba", "img_align_celeba.zip"
 ATTRIBUTES_FILE, PARTITION_FILE = "list_attr_celeba.txt", "list_eval_partition.txt"
 SPLITS = {"train": 0, "validation": 1, "test": 2}  # list_eval_partition.txt's numbers.
+# The official header of list_attr_celeba.txt.
+ATTRIBUTE_NAMES = (
+    "5_o_Clock_Shadow Arched_Eyebrows Attractive Bags_Under_Eyes Bald Bangs Big_Lips Big_Nose "
+    "Black_Hair Blond_Hair Blurry Brown_Hair Bushy_Eyebrows Chubby Double_Chin Eyeglasses Goatee "
+    "Gray_Hair Heavy_Makeup High_Cheekbones Male Mouth_Slightly_Open Mustache Narrow_Eyes No_Beard "
+    "Oval_Face Pale_Skin Pointy_Nose Receding_Hairline Rosy_Cheeks Sideburns Smiling Straight_Hair "
+    "Wavy_Hair Wearing_Earrings Wearing_Hat Wearing_Lipstick Wearing_Necklace Wearing_Necktie Young"
+).split()
+
+
+class FormatError(ValueError):
+    """CelebA files that break the official format; the message names the line or file."""
+
+
+def official_partition(number: int) -> int:
+    """The official split of image NNNNNN.jpg: 0 train (<= 162770), 1 validation (<= 182637),
+    2 test."""
+    return 0 if number <= 162770 else (1 if number <= 182637 else 2)
 
 
 def _find(directory: pathlib.Path, *names: str) -> pathlib.Path | None:
@@ -234,3 +253,62 @@ def load(
         "attributes": attributes,
         "attribute_names": np.asarray(names),
     }
+
+
+def check_official_format(directory: pathlib.Path) -> dict[str, int]:
+    """Checks a CelebA folder (any subset) against the official format, image by image.
+
+    The attribute file has the count line, the 40 official names and a line of 40 values 1/-1
+    per image; every image it lists is in the zip or folder and has a partition line; every
+    partition line follows the official rule (official_partition). Reads no image.
+
+    Returns:
+      The image count of each split: {"train": n, "validation": n, "test": n}.
+
+    Raises:
+      FormatError: naming the first offending lines or files, and the fix.
+    """
+    images, attr_path = find_images(directory), directory / ATTRIBUTES_FILE
+    part_path = directory / PARTITION_FILE
+    if images is None or not attr_path.is_file() or not part_path.is_file():
+        raise FormatError(
+            f"{directory} lacks img_align_celeba.zip (or img_align_celeba/), {ATTRIBUTES_FILE} "
+            f"or {PARTITION_FILE}: put the three there"
+        )
+    lines = attr_path.read_text().splitlines()
+    if len(lines) < 2 or lines[1].split() != ATTRIBUTE_NAMES:
+        raise FormatError(
+            f"{attr_path}: line 2 is not the official header of the 40 attribute names "
+            "(5_o_Clock_Shadow ... Young). Use the official list_attr_celeba.txt."
+        )
+    rows = [line.split() for line in lines[2:] if line.strip()]
+    bad = [r[0] for r in rows if len(r) != 41 or any(v not in ("1", "-1") for v in r[1:])]
+    if bad or lines[0].strip() != str(len(rows)):
+        raise FormatError(
+            f"{attr_path}: line 1 says {lines[0].strip()} images and {len(rows)} lines follow; "
+            f"lines that are not a name and 40 values 1/-1: {', '.join(bad[:5]) or 'none'}. "
+            "Use the official file (or its lines, unchanged)."
+        )
+    index = image_index(images)
+    if missing := [r[0] for r in rows if r[0] not in index]:
+        raise FormatError(
+            f"{len(missing)} image(s) of {ATTRIBUTES_FILE} are not in {images}: "
+            f"{', '.join(missing[:5])}. Add them, or use the attribute file of these images."
+        )
+    partition = {}
+    for line in part_path.read_text().splitlines():
+        name, part = (line.split() + ["", ""])[:2]
+        number = int(name[:6]) if re.fullmatch(r"\d{6}\.jpg", name) else 0
+        if line.strip() and (not number or part != str(official_partition(number))):
+            raise FormatError(
+                f"{part_path}: '{line.strip()}' breaks the official partition (images up to "
+                "162770 train 0, up to 182637 validation 1, the rest test 2). Use the official "
+                "list_eval_partition.txt (or its lines, unchanged)."
+            )
+        partition[name] = part
+    if unlisted := [r[0] for r in rows if r[0] not in partition]:
+        raise FormatError(
+            f"{part_path} has no line for {len(unlisted)} image(s): {', '.join(unlisted[:5])}. "
+            "Use the official list_eval_partition.txt."
+        )
+    return {s: sum(partition[r[0]] == str(k) for r in rows) for s, k in SPLITS.items()}

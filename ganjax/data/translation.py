@@ -305,6 +305,24 @@ def _locate(
     return "none", pathlib.Path(), roots
 
 
+def locate(kind: str, name: str, split: str, root: str | None = None) -> pathlib.Path | None:
+    """The folder or archive that `load_paired` / `load_unpaired` read a split from.
+
+    Args:
+      kind: "pix2pix" (paired) or "cyclegan" (unpaired).
+      name: the dataset, e.g. "facades".
+      split: "train", "val", "test" (pix2pix) or "train", "test" (CycleGAN).
+      root: as the loaders' `root`; default_roots(kind) when None.
+
+    Returns:
+      The dataset folder or archive, or None when no local copy is found (a CycleGAN set may
+      still come from tfds).
+    """
+    subdirs = (split,) if kind == "pix2pix" else (f"{split}A", f"{split}B")
+    where, path, _ = _locate(kind, name, split, subdirs, root)
+    return None if where == "none" else path
+
+
 def _not_found(
     kind: str, name: str, split: str, roots: list[pathlib.Path], extra: str = ""
 ) -> TranslationDatasetNotFoundError:
