@@ -19,7 +19,7 @@ from absl import app, flags
 
 from experiments import common
 from ganjax.data import prepare
-from ganjax.evaluators import inception_weights
+from ganjax.evaluators import inception_install
 
 _DATASET = flags.DEFINE_enum("dataset", None, [*prepare.DATASETS, "inception"], "What to set up.")
 _SOURCE = flags.DEFINE_string(
@@ -51,9 +51,8 @@ def main(argv):
                     "path (config.eval.inception_weights / $GANJAX_INCEPTION_WEIGHTS)"
                 )
             source = pathlib.Path(_SOURCE.value).expanduser() if _SOURCE.value else None
-            lines = [
-                f"inception: FID Inception weights at {inception_weights.install_weights(source)}"
-            ]
+            path, notes = inception_install.install_weights(source)
+            lines = [f"inception: FID Inception weights at {path}"] + [f"  {n}" for n in notes]
         else:
             lines = prepare.prepare(_DATASET.value, source=_SOURCE.value, data_dir=_DATA_DIR.value)
     except common.USER_ERRORS as e:

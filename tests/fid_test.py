@@ -118,13 +118,14 @@ def test_reference_statistics_are_cached_and_checked(
     ):
         fid.SampleQualityEvaluator(c, parallel.create_mesh(1), (28, 28, 1))
     c.data.manual_dir = str(mnist_dir)
-    # A statistics file made with another extractor is refused, naming the mismatch.
-    other = fashion_mnist_dcgan.get_config("tiny").data
-    other.manual_dir, other.cache_dir = str(mnist_dir), str(tmp_path / "other")
-    stats = first.reference.path
-    c.eval.reference_stats = str(stats)
+    # A statistics file made with another extractor is refused, naming the mismatch. The
+    # dataset's classifier is trained beforehand (evaluation never trains one): the fixture's.
+    c.eval.reference_stats = str(first.reference.path)
     c.eval.extractor = "classifier:fashion_mnist"
     c.eval.classifier_arg = "tiny"
+    cached = extractors.classifier_cache_dir(c.data, "fashion_mnist", "tiny")
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    cached.symlink_to(tiny_classifier)
     monkeypatch.undo()
     with pytest.raises(
         reference_stats.ReferenceStatsError,

@@ -137,7 +137,7 @@ def _metrics_against(
             real_radii_sq=rows.radii_sq,
         )
     )
-    if len(logits) >= 10:
+    if logits.shape[1] and len(logits) >= 10:  # No logits: the extractor's protocol says why.
         out["inception_score"], out["inception_score_std"] = metrics.inception_score(
             logits, splits=10
         )
@@ -161,7 +161,11 @@ class SampleQualityEvaluator:
         self.mesh = mesh
         self.image_shape = tuple(image_shape)
         self.num_samples = int(num_samples or config.eval.fid_num_samples)
-        spec = extractor or config.eval.extractor or f"classifier:{config.data.name}"
+        spec = (
+            extractor
+            or config.eval.extractor
+            or extractors.default_spec(config.data.name, self.image_shape)
+        )
         self.extractor = extractors.create_extractor(
             spec,
             config.data,
@@ -169,6 +173,7 @@ class SampleQualityEvaluator:
             classifier_arg=config.eval.classifier_arg,
         )
         self.extractor.check_images(self.image_shape)
+        extractors.check_for_distributions(self.extractor)
         self.extract = ShardedExtraction(self.extractor, mesh, config.eval.fid_batch_size)
         self.reference = self._real_set(config.eval.reference_split, config.eval.reference_stats)
         self.reference_rows = ReferenceRows.create(self.reference, self.num_samples)

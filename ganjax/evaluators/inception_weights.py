@@ -186,7 +186,10 @@ _TS_NAME = re.compile(r"^(?:net\.)?layers\.(\w+)\.(?:(.+)\.)?(weight|beta|mean|v
 
 
 def _torchscript_flax_key(name: str) -> str | None:
-    """'net.layers.mixed_9.tower_mixed_conv.weight' -> 'params/Mixed_7b/branch3x3_2a/conv/kernel'."""
+    """'net.layers.mixed_9.tower_mixed_conv.weight' -> 'params/Mixed_7b/branch3x3_2a/conv/kernel'.
+
+    None for a name outside the FID network.
+    """
     m = _TS_NAME.match(name)
     if m is None:
         return None

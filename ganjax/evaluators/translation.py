@@ -48,6 +48,7 @@ class SetEvaluator:
             classifier_arg=config.eval.classifier_arg,
         )
         self.extractor.check_images(self.image_shape)
+        extractors.check_for_distributions(self.extractor)
         self.extract = fid.ShardedExtraction(self.extractor, mesh, config.eval.fid_batch_size)
         self._real_cache: dict[int, tuple[np.ndarray, np.ndarray, dict]] = {}
 
