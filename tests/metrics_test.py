@@ -20,9 +20,6 @@ Tolerances, and why:
 
 from __future__ import annotations
 
-import importlib.abc
-import importlib.machinery
-import sys
 import types
 import warnings
 
@@ -121,74 +118,14 @@ def _assert_prdc_close(got, want, n_real, n_fake, dc_k=5):
         assert abs(got[key] - want[key]) <= t + 1e-12, (key, got[key], want[key])
 
 
-# ----------------------------------------------------------------------------------------------
-# pytorch-fid and torch-fidelity without torchvision.
-
-
-class _StubMeta(type):
-    """Metaclass of the stand-in classes: any public attribute of one is another stand-in class,
-    so module-level code such as `class A(torchvision.models.inception.InceptionA)` runs."""
-
-    def __getattr__(cls, name):
-        if name.startswith("__"):
-            raise AttributeError(name)
-        return _StubMeta(name, (), {})
-
-
-class _StubLoader(importlib.abc.Loader):
-    def create_module(self, spec):
-        module = types.ModuleType(spec.name)
-
-        def __getattr__(name):  # noqa: N807 (module-level __getattr__, PEP 562)
-            if name.startswith("__"):
-                raise AttributeError(name)
-            return _StubMeta(name, (), {})
-
-        module.__getattr__ = __getattr__
-        return module
-
-    def exec_module(self, module):
-        pass
-
-
-class _TorchvisionStubFinder(importlib.abc.MetaPathFinder):
-    """Makes `torchvision` and every `torchvision.*` importable as an empty package."""
-
-    def find_spec(self, fullname, path=None, target=None):
-        if fullname == "torchvision" or fullname.startswith("torchvision."):
-            return importlib.machinery.ModuleSpec(fullname, _StubLoader(), is_package=True)
-        return None
-
-
-def _drop_new_modules(before: set[str], prefixes: tuple[str, ...]) -> None:
-    for name in [n for n in sys.modules if n not in before]:
-        if any(name == p or name.startswith(p + ".") for p in prefixes):
-            del sys.modules[name]
-
-
 @pytest.fixture(scope="module")
 def refs():
-    """The metric functions of pytorch-fid and torch-fidelity 0.4.0.
-
-    Both packages import torchvision at module level (image transforms, Inception / VGG blocks),
-    but the functions used here (`calculate_frechet_distance`, `*_features_to_metric`,
-    `fid_statistics_to_metric`) only take arrays and never touch it. torchvision is not part of the
-    test requirements: it does not load beside the local CPU torch build. When `import torchvision`
-    fails, a meta-path finder serves `torchvision` and its submodules as empty stand-in modules
-    whose attributes are dummy classes, so the imports succeed. The finder and every module
-    imported under it (the stubs and both packages, which now hold stub references) are removed
-    when the module's tests end, so nothing else sees them.
-    """
+    """The metric functions of pytorch-fid and torch-fidelity 0.4.0 (experiments/torch_refs.py:
+    imported without torchvision, and dropped again when the module's tests end)."""
     pytest.importorskip("torch")
-    before = set(sys.modules)
-    finder = None
-    try:
-        import torchvision  # noqa: F401
-    except Exception:  # Absent, or present but not loadable beside this torch build.
-        _drop_new_modules(before, ("torchvision",))
-        finder = _TorchvisionStubFinder()
-        sys.meta_path.insert(0, finder)
-    try:
+    from experiments import torch_refs
+
+    with torch_refs.reference_imports():
         fid_score = pytest.importorskip("pytorch_fid.fid_score")
         tf_fid = pytest.importorskip("torch_fidelity.metric_fid")
         tf_kid = pytest.importorskip("torch_fidelity.metric_kid")
@@ -201,10 +138,6 @@ def refs():
             tf_isc=tf_isc.isc_features_to_metric,
             tf_prc=tf_prc.prc_features_to_metric,
         )
-    finally:
-        if finder is not None:
-            sys.meta_path.remove(finder)
-            _drop_new_modules(before, ("torchvision", "pytorch_fid", "torch_fidelity"))
 
 
 # ----------------------------------------------------------------------------------------------
