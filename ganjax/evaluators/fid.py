@@ -60,6 +60,8 @@ class ShardedExtraction:
 
     def __init__(self, extractor: extractors.FeatureExtractor, mesh, batch_size: int):
         n = mesh.devices.size
+        if extractor.max_batch_per_device:  # Memory and cache bound (Inception at 299 px).
+            batch_size = min(batch_size, extractor.max_batch_per_device * n)
         self.batch_size = math.ceil(batch_size / n) * n  # A multiple of the device count.
         self.sharding = parallel.batch_sharding(mesh, 0)
         replicated = parallel.replicated(mesh)
