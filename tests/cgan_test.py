@@ -6,6 +6,7 @@ which run every registered method, this one included.
 
 import json
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -39,22 +40,65 @@ def cgan_run(mnist_dir, tmp_path_factory, tiny_classifier):
     return workdir, train.train_and_evaluate(c, workdir)
 
 
-def test_projection_discriminator_adds_the_class_inner_product(mnist_dir):
-    c = _config(mnist_dir)
-    _, d = create_conditional_models(c.model, (28, 28, 1), 10)
+def _projection_d(mnist_dir, arg="tiny"):
+    _, d = create_conditional_models(_config(mnist_dir, arg).model, (28, 28, 1), 10)
     x = jax.random.uniform(jax.random.key(0), (4, 28, 28, 1), minval=-1, maxval=1)
     y = jnp.asarray([0, 3, 3, 9])
-    v = d.init(jax.random.key(1), x, y, train=False)
-    (logits, aux), _ = d.apply(v, x, y, train=True, mutable=["batch_stats"])
-    # The backbone alone (same variables) gives psi(h) and h.
+    return d, d.init(jax.random.key(1), x, y, train=False), x, y
+
+
+def test_projection_discriminator_projects_the_sum_pooled_features(mnist_dir):
+    """Miyato and Koyama's eq. 3: logit = psi(phi) + <embed(y), phi>, phi(x) the last feature
+    map summed over its spatial positions, psi linear on the same phi; by hand in numpy."""
+    d, v, x, y = _projection_d(mnist_dir)
+    logits, aux = d.apply(v, x, y, train=False)
     bb_vars = {k: val["backbone"] for k, val in v.items()}
-    (psi, h), _ = d.backbone.apply(
-        bb_vars, x, train=True, return_features=True, mutable=["batch_stats"]
-    )
-    embed = np.asarray(v["params"]["Embed_0"]["embedding"])
-    expected = np.asarray(psi) + np.sum(embed[np.asarray(y)] * np.asarray(h), -1)
-    assert aux is None
-    np.testing.assert_allclose(np.asarray(logits), expected, rtol=1e-5, atol=1e-5)
+    fmap = np.asarray(d.backbone.apply(bb_vars, x, train=False, features_only=True))
+    assert fmap.ndim == 4 and fmap.shape[1:3] == (7, 7)  # [B, h, w, C]
+    phi = fmap.sum(axis=(1, 2))  # [B, C]
+    embed = np.asarray(v["params"]["Embed_0"]["embedding"])  # [K, C]
+    w_psi = np.asarray(v["params"]["Dense_0"]["kernel"])  # [C, 1]
+    conditional = np.sum(embed[np.asarray(y)] * phi, -1)
+    assert aux is None and embed.shape == (10, fmap.shape[-1])
+    np.testing.assert_allclose(np.asarray(logits), phi @ w_psi[:, 0] + conditional, rtol=1e-4)
+    # The class-dependent part alone: logit(x, y) - logit(x, y') = <embed(y) - embed(y'), phi>.
+    y2 = jnp.asarray([1, 1, 2, 2])
+    diff = np.asarray(logits) - np.asarray(d.apply(v, x, y2, train=False)[0])
+    expected = conditional - np.sum(embed[np.asarray(y2)] * phi, -1)
+    np.testing.assert_allclose(diff, expected, rtol=1e-4, atol=1e-6)
+
+
+def test_projection_logit_ignores_where_features_are(mnist_dir):
+    """Rotating the image and every conv kernel by 180 degrees rotates every feature map (4x4
+    stride-2 convs with padding 1 on even sizes are symmetric), a permutation of the last map's
+    spatial positions: the sum-pooled projection D gives the same logits (the flattened form,
+    psi and <embed(y), h> on the flattened map, does not)."""
+    d, v, x, y = _projection_d(mnist_dir)
+
+    def rotate_kernel(path, a):  # HWIO conv kernels: flip H and W.
+        return jnp.flip(a, (0, 1)) if "Conv" in jax.tree_util.keystr(path) and a.ndim == 4 else a
+
+    rotated = jax.tree_util.tree_map_with_path(rotate_kernel, v["params"])
+    assert jax.tree_util.tree_structure(rotated) == jax.tree_util.tree_structure(v["params"])
+    base = np.asarray(d.apply(v, x, y, train=False)[0])
+    turned = d.apply({**v, "params": rotated}, jnp.flip(x, axis=(1, 2)), y, train=False)[0]
+    np.testing.assert_allclose(np.asarray(turned), base, rtol=1e-4, atol=1e-5)
+
+    # Any permutation of the last map's positions (applied to what the backbone returns).
+    perm, permuted_maps = np.random.default_rng(0).permutation(49), []
+
+    def permute(next_fun, args, kwargs, context):
+        out = next_fun(*args, **kwargs)
+        if context.method_name != "__call__" or not kwargs.get("features_only"):
+            return out
+        b, h, w, c = out.shape
+        permuted_maps.append(out.reshape(b, h * w, c)[:, perm].reshape(b, h, w, c))
+        return permuted_maps[-1]
+
+    with nn.intercept_methods(permute):
+        permuted = d.apply(v, x, y, train=False)[0]
+    assert len(permuted_maps) == 1
+    np.testing.assert_allclose(np.asarray(permuted), base, rtol=1e-5, atol=1e-6)
 
 
 def test_acgan_losses_are_cross_entropies(mnist_dir):
@@ -193,8 +237,8 @@ def test_evaluate_reports_class_accuracy_beside_fid(cgan_run, tiny_classifier):
 
 @pytest.mark.parametrize("arg", ["tiny,loss=hinge_sn", "tiny,loss=hinge_sn,acgan"])
 def test_spectral_norm_covers_the_class_embedding_and_head(mnist_dir, arg):
-    """With spectral norm, the projection's embedding (or AC-GAN's head) is normalized too:
-    its sigma converges to numpy's top singular value."""
+    """With spectral norm, the projection's embedding and psi (or AC-GAN's head) are normalized
+    too: each sigma converges to numpy's top singular value."""
     c = _config(mnist_dir, arg)
     _, d = create_conditional_models(c.model, (28, 28, 1), 10)
     x = jax.random.uniform(jax.random.key(0), (4, 28, 28, 1), minval=-1, maxval=1)
@@ -203,10 +247,10 @@ def test_spectral_norm_covers_the_class_embedding_and_head(mnist_dir, arg):
     step = jax.jit(lambda v: d.apply(v, x, y, train=True, mutable=["batch_stats"])[1])
     for _ in range(60):
         v = {**v, **step(v)}
-    name = "Embed_0" if "acgan" not in arg else "Dense_0"
-    leaf = "embedding" if name == "Embed_0" else "kernel"
-    stats = v["batch_stats"]["SpectralNorm_0"]
-    sigma = float(stats[f"{name}/{leaf}/sigma"])
-    w = np.asarray(v["params"][name][leaf])
-    top = np.linalg.svd(w.reshape(-1, w.shape[-1]), compute_uv=False)[0]
-    assert sigma == pytest.approx(top, rel=1e-3)
+    # Projection: the embedding and psi (on the pooled features); AC-GAN: the class head.
+    layers = [("Embed_0", "embedding"), ("Dense_0", "kernel")]
+    for i, (name, leaf) in enumerate(layers if "acgan" not in arg else layers[1:]):
+        sigma = float(v["batch_stats"][f"SpectralNorm_{i}"][f"{name}/{leaf}/sigma"])
+        w = np.asarray(v["params"][name][leaf])
+        top = np.linalg.svd(w.reshape(-1, w.shape[-1]), compute_uv=False)[0]
+        assert sigma == pytest.approx(top, rel=1e-3)

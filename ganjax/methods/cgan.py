@@ -5,9 +5,10 @@ every loss and regularizer of the zoo, DiffAugment, EMA. This module only fills 
   * the generator gets a class label (a learned embedding concatenated to z, or class-conditional
     batch norm: `config.model.g_conditioning` = "concat" | "cbn"); fakes are drawn with uniform
     labels;
-  * the discriminator is either a projection discriminator (Miyato and Koyama 2018: logit +
-    <embed(y), features>) or an AC-GAN (Odena et al. 2017: an auxiliary classifier head, its
-    cross-entropy on reals and fakes added to D's loss and on fakes to G's), by
+  * the discriminator is either a projection discriminator (Miyato and Koyama 2018:
+    psi(phi) + <embed(y), phi>, phi the sum-pooled last feature map) or an AC-GAN (Odena et
+    al. 2017: an auxiliary classifier head, its cross-entropy on reals and fakes added to D's
+    loss and on fakes to G's), by
     `config.model.d_conditioning` = "projection" | "acgan" (weight `config.loss.ac_weight`);
   * sample grids have one row per class; `experiments.sample --label=K` draws class K;
   * evaluation scores the domain classifier's accuracy on each class's samples

@@ -6,9 +6,13 @@ Generator conditioning (`g_conditioning`):
   * "cbn": class-conditional batch norm: every batch norm of the generator gets a per-class
     scale and offset, x_hat * (1 + gamma[y]) + beta[y] (de Vries et al. 2017; Miyato and
     Koyama 2018's generator).
-Discriminator forms (`d_conditioning`), both on D's last feature map h = phi(x):
-  * "projection": logit = psi(h) + <embed(y), h> (Miyato and Koyama 2018);
-  * "acgan": logit = psi(h) and K class logits from a linear head (Odena et al. 2017).
+Discriminator forms (`d_conditioning`), on D's last feature map (after its leaky ReLU):
+  * "projection" (Miyato and Koyama 2018, eq. 3 and their code): phi(x) [B, C] is that map
+    sum-pooled over its spatial positions, and logit = psi(phi(x)) + <embed(y), phi(x)> with psi
+    a linear layer on the same pooled features (it replaces DCGAN's own logit, a linear layer on
+    the flattened map, which the paper's form does not have), embed [K, C];
+  * "acgan": DCGAN's own logit and K class logits from a linear head, both on the flattened
+    map (Odena et al. 2017).
 Both return (logits [B], class logits [B, K] or None).
 """
 
@@ -51,15 +55,20 @@ class ConditionalDiscriminator(nn.Module):
 
     @nn.compact
     def __call__(self, x: Array, labels: Array, train: bool = True):
-        logits, h = self.backbone(x, train=train, return_features=True)  # h: [B, F]
         init = normal_init(self.backbone.init_std)
         # With spectral norm, the class embedding / head is normalized too (Miyato and Koyama
         # normalize the projection's embedding matrix), so D stays 1-Lipschitz in x.
         sn = self.backbone.spectral_norm
         if self.form == "projection":
-            embed = nn.Embed(self.num_classes, h.shape[-1], embedding_init=init)
+            fmap = self.backbone(x, train=train, features_only=True)  # [B, h, w, C]
+            phi = jnp.sum(fmap, axis=(1, 2))  # [B, C]: global sum pooling, as the paper.
+            embed = nn.Embed(self.num_classes, phi.shape[-1], embedding_init=init)
             e = SpectralNorm(embed)(labels, update_stats=train) if sn else embed(labels)
-            return logits + jnp.sum(e * h, axis=-1), None
+            # psi carries a bias where the backbone's layers do (no batch norm).
+            psi = nn.Dense(1, use_bias=self.backbone.norm != "batch", kernel_init=init)
+            unconditional = (SpectralNorm(psi)(phi, update_stats=train) if sn else psi(phi))[:, 0]
+            return unconditional + jnp.sum(e * phi, axis=-1), None
+        logits, h = self.backbone(x, train=train, return_features=True)  # h: [B, h * w * C]
         head = nn.Dense(self.num_classes, kernel_init=init)
         return logits, SpectralNorm(head)(h, update_stats=train) if sn else head(h)
 

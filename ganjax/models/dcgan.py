@@ -151,7 +151,10 @@ class DCGANDiscriminator(nn.Module):
     With `return_features=True` it also returns a flattened feature map: by default
     (`feature_layer=-1`) the last, the layer that feature matching compares; `feature_layer=l`
     (1-based, or negative from the end) the output of the l-th convolution block, the layer a
-    VAE-GAN's reconstruction loss compares (Larsen et al. 2016's Dis_l).
+    VAE-GAN's reconstruction loss compares (Larsen et al. 2016's Dis_l). With
+    `features_only=True` it returns only the last block's feature map [B, h, w, C], unflattened,
+    and builds no logit layer: for a head of the caller's own (the projection discriminator's
+    psi on sum-pooled features, ganjax/models/conditional.py).
 
     Attributes:
       resolution: input size R (see `start_resolution`).
@@ -191,7 +194,12 @@ class DCGANDiscriminator(nn.Module):
 
     @nn.compact
     def __call__(
-        self, x: Array, train: bool = True, return_features: bool = False, feature_layer: int = -1
+        self,
+        x: Array,
+        train: bool = True,
+        return_features: bool = False,
+        feature_layer: int = -1,
+        features_only: bool = False,
     ):
         if self.norm not in NORMS:
             raise ValueError(f"Unknown discriminator norm {self.norm!r}; use one of {NORMS}")
@@ -215,6 +223,8 @@ class DCGANDiscriminator(nn.Module):
             spectral_norm=self.spectral_norm,
         )
         x = blocks[-1]
+        if features_only:
+            return x  # [B, h, w, C]
         h = x.reshape((x.shape[0], -1))
         # Equivalent to PyTorch's final Conv2d(8 * ndf, 1, 4, 1, 0) on the 4x4 map.
         dense = nn.Dense(1, use_bias=use_bias, kernel_init=normal_init(self.init_std))
