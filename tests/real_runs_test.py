@@ -42,6 +42,11 @@ def test_tiny_run_on_the_real_files(module, arg, dataset, tmp_path):
     c = importlib.import_module(f"configs.{module}").get_config(arg)
     c.data.manual_dir = str(where)
     c.data.cache_dir = str(tmp_path / "cache")  # Not the user's ~/.cache.
+    if dataset in ("facades", "horse2zebra"):
+        # The real FID Inception at its default path (the tiny config plumbs random weights),
+        # on the tiny config's few test images.
+        real_data.require("inception")
+        c.eval.extractor = "inception_v3"
     workdir = tmp_path / "run"
     results = runner.train_and_evaluate(c, str(workdir))
     saved = json.loads((workdir / "results.json").read_text())
@@ -52,3 +57,6 @@ def test_tiny_run_on_the_real_files(module, arg, dataset, tmp_path):
     logged = (workdir / "metrics.jsonl").read_text().splitlines()
     assert logged and all(math.isfinite(v) for v in json.loads(logged[-1]).values()
                           if isinstance(v, float))
+    if dataset in ("facades", "horse2zebra"):
+        protocol = json.dumps(saved.get("protocol", {}))
+        assert '"extractor": "inception_v3"' in protocol and "3f8def0cf9515191" in protocol
