@@ -5,7 +5,9 @@ vectors, editing and synthetic data work on it like on a VAE-GAN.
 
 Writes <workdir>/encoder/ (checkpoint + encoder.json) and reports the reconstruction error
 (mean squared error in [0, 1] pixels) of --eval_examples real test images: from the encoder's
-code alone and after the latent optimization. Resumable; a finished encoder is reused.
+code alone and after the latent optimization. Resumable; a finished encoder is reused when its
+key matches (the training settings and the generator's weights; see ganjax/posthoc_encoder.py),
+refused otherwise; --overwrite deletes it and trains a new one.
 """
 
 import json
@@ -28,6 +30,9 @@ _REFINE_LR = flags.DEFINE_float("refine_lr", _D.refine_lr, "Latent optimization 
 _FEAT_W = flags.DEFINE_float("feature_weight", _D.feature_weight, "D-feature error weight.")
 _SEED = flags.DEFINE_integer("seed", _D.seed, "Encoder init and latent draws.")
 _EVAL = flags.DEFINE_integer("eval_examples", 500, "Real test images to reconstruct (0: skip).")
+_OVERWRITE = flags.DEFINE_bool(
+    "overwrite", False, "Retrain an encoder made with other settings or for other weights."
+)
 flags.mark_flags_as_required(["workdir"])
 
 
@@ -46,7 +51,7 @@ def main(argv):
         seed=_SEED.value,
     )
     try:
-        record = posthoc_encoder.train(_WORKDIR.value, settings)
+        record = posthoc_encoder.train(_WORKDIR.value, settings, overwrite=_OVERWRITE.value)
         if _EVAL.value:
             config, _ = sampling.read_run(_WORKDIR.value)
             test = load_config_split(config.data, "test", _EVAL.value)

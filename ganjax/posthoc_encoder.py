@@ -10,7 +10,12 @@ Two parts:
      and in D's last-block features, as in the inversion literature: Zhu et al. 2016, "Generative
      visual manipulation on the natural image manifold"). U(-1, 1) latents are kept in the box.
 
-Written to <workdir>/encoder/: checkpoints/<step> (orbax) and encoder.json (settings, losses).
+Written to <workdir>/encoder/: checkpoints/<step> (orbax), encoder.json (settings, losses) and
+stage.json, the encoder's key (ganjax/stage_keys.py): the training settings (all but the refine_*
+ones, which only the code space reads) and the generator it inverts (the run's config, its
+checkpoint step, EMA or raw weights and a hash of those weights). A finished encoder is reused
+only under the same key; another key (other settings, or a run trained further) is refused with
+a message naming what changed, and `overwrite=True` (experiments.encode --overwrite) retrains it.
 `python -m experiments.encode` trains it and reports reconstruction errors on real images.
 """
 
@@ -20,6 +25,7 @@ import dataclasses
 import functools
 import json
 import pathlib
+import shutil
 import time
 from typing import Any
 
@@ -28,7 +34,7 @@ import jax.numpy as jnp
 import optax
 from absl import logging
 
-from ganjax import checkpointing, models, sampling
+from ganjax import checkpointing, models, sampling, stage_keys
 from ganjax.methods.gan import generate
 from ganjax.models.encoder import DCGANEncoder
 from ganjax.train_state import NetState
@@ -47,6 +53,11 @@ class Settings:
     refine_lr: float = 0.05
     feature_weight: float = 1.0  # Weight of D's feature error beside the pixel error.
     seed: int = 0
+
+
+# Settings of the latent optimization only: the code space reads them, the encoder's training
+# does not, so they are not part of the encoder's key.
+REFINE_FIELDS = ("refine_steps", "refine_lr", "feature_weight")
 
 
 def _check_run(config) -> None:
@@ -84,17 +95,60 @@ def _encoder_state(encoder, image_shape, settings: Settings, key) -> NetState:
     return NetState.create(apply_fn=encoder.apply, variables=variables, tx=tx)
 
 
-def train(workdir: str | pathlib.Path, settings: Settings) -> dict[str, Any]:
-    """Trains (or resumes, or finds finished) the post-hoc encoder of a run; returns its record."""
+def encoder_inputs(state, config, weights: str, settings: Settings) -> dict[str, Any]:
+    """What determines a trained encoder (its key's inputs; see the module docstring)."""
+    use_ema = weights == "ema"
+    return {
+        "settings": {
+            k: v for k, v in dataclasses.asdict(settings).items() if k not in REFINE_FIELDS
+        },
+        "generator": {
+            "config": stage_keys.key(stage_keys.config_inputs(config)),
+            "step": int(state.step),
+            "weights": weights,
+            "weights_sha256": stage_keys.arrays_key(
+                {"params": state.params("generator", use_ema), **state["generator"].collections}
+            ),
+        },
+    }
+
+
+def train(
+    workdir: str | pathlib.Path, settings: Settings, *, overwrite: bool = False
+) -> dict[str, Any]:
+    """Trains (or resumes, or finds finished) the post-hoc encoder of a run; returns its record.
+
+    A finished or interrupted encoder is reused only under the same key (see the module
+    docstring); with other refine_* settings its record takes the new ones (nothing retrains).
+
+    Raises:
+      stage_keys.StageMismatchError: <workdir>/encoder holds an encoder of other settings or of
+        another generator, and not `overwrite` (which deletes it and trains a new one).
+    """
     workdir = pathlib.Path(workdir)
     out = workdir / SUBDIR
     path = record_path(workdir)
-    if path.exists():
-        record = json.loads(path.read_text())
-        if record["settings"]["steps"] == settings.steps and record.get("done"):
-            logging.info("Post-hoc encoder already trained (%s)", path)
-            return record
     state, config, data, weights = _parts(workdir, settings.use_ema)
+    inputs = encoder_inputs(state, config, weights, settings)
+    if overwrite and stage_keys.mismatch(out, inputs):
+        logging.info("Deleting the post-hoc encoder of other settings in %s", out)
+        shutil.rmtree(out)
+    stage_keys.check(
+        [("post-hoc encoder", out, inputs)],
+        f"Train it again with python -m experiments.encode --workdir={workdir} --overwrite "
+        f"(posthoc_encoder.train(..., overwrite=True)), or delete {out}.",
+    )
+    if path.exists() and json.loads(path.read_text()).get("done"):
+        record = json.loads(path.read_text())
+        new = dataclasses.asdict(settings)
+        if any(record["settings"].get(k) != new[k] for k in REFINE_FIELDS):
+            # Only the latent optimization changed: the errors measured with the old one go.
+            record = {k: v for k, v in record.items() if not k.startswith("test_recon")}
+            record["settings"] = new
+            path.write_text(json.dumps(record, indent=2))
+        logging.info("Post-hoc encoder already trained (%s)", path)
+        return record
+    key = stage_keys.claim(out, inputs)
     latent_dim, dist = int(config.model.latent_dim), config.model.latent_dist
     encoder = _encoder(config, data, settings.features)
     init_key, loop_key = jax.random.split(jax.random.key(settings.seed))
@@ -141,6 +195,7 @@ def train(workdir: str | pathlib.Path, settings: Settings) -> dict[str, Any]:
     mean = enc.apply(generate(state, z, use_ema=use_ema), train=False)[0][0]
     record = {
         "settings": dataclasses.asdict(settings),
+        "key": key,
         "generator_weights": weights,
         "generator_step": int(state.step),
         "heldout_latent_mse": float(jnp.mean(jnp.square(mean - z))),

@@ -1,7 +1,9 @@
 """Unlabeled images + a few labels -> a classifier, through synthetic labeled data
 (`config.task = "synthetic_pipeline"`; configs/fashion_mnist_synthetic.py, celeba_synthetic.py).
 
-Stages, each in its own folder under the workdir, resumable, and skipped when done:
+Stages, each in its own folder under the workdir, resumable, and skipped when done, each keyed by
+what produced it (ganjax/stage_keys.py: <stage>/stage.json holds the sha256 of the settings that
+determine the stage's output and the keys of the stages it reads):
   generative/   the generative model (config.generative: a VAE-GAN config) on the unlabeled
                 training images, or an existing run (config.generative_workdir; a DCGAN run
                 then needs its post-hoc encoder: experiments.encode).
@@ -18,6 +20,13 @@ Stages, each in its own folder under the workdir, resumable, and skipped when do
 results.json: test_accuracy, baseline_test_accuracy, transfer_test_accuracy,
 transfer_baseline_test_accuracy and the stages' folders. The stage commands (experiments.train /
 synthesize / attributes) work on their own too.
+
+A rerun with the same workdir reuses every stage whose key matches and refuses, before any work
+and naming the changed settings, when a stage folder holds outputs of other settings (another
+number of synthetic images, strategy, classifier, generative run ...): stages take minutes to
+hours and their folders may be all a user has, so nothing is overwritten. Use a new workdir
+(config.generative_workdir=<old workdir>/generative keeps a trained generative model), or delete
+the stage folders named.
 """
 
 from __future__ import annotations
@@ -29,9 +38,14 @@ from typing import Any
 import ml_collections
 from absl import logging
 
-from ganjax import code_space, synthesis
+from ganjax import code_space, stage_keys, synthesis
 from ganjax.data import load_config_split
 from ganjax.data.synthetic import META, write_dataset
+
+FIX = (
+    "Use a new --workdir (set config.generative_workdir=<old workdir>/generative to keep a "
+    "trained generative model), or delete the stage folders named above to recompute them."
+)
 
 
 def _done(folder: pathlib.Path) -> dict[str, Any] | None:
@@ -39,18 +53,24 @@ def _done(folder: pathlib.Path) -> dict[str, Any] | None:
     return json.loads(path.read_text()) if path.exists() else None
 
 
-def _train(config, folder: pathlib.Path, num_devices) -> dict[str, Any]:
+def _train(config, folder: pathlib.Path, inputs, num_devices) -> dict[str, Any]:
+    """A training stage: its results when done under this key, else trains (or resumes) it."""
     from ganjax import runner
 
+    stage_keys.check([(folder.name, folder, inputs)], FIX)
     done = _done(folder)
     if done is not None:
         logging.info("Stage %s already done", folder.name)
         return done
     logging.info("Stage %s", folder.name)
+    stage_keys.claim(folder, inputs)
     return runner.train_and_evaluate(config, folder, num_devices=num_devices)
 
 
-def _classifier_config(config, data_dir: pathlib.Path, num_examples: int, attribute: str):
+def _classifier_config(
+    config, data_dir: pathlib.Path, num_examples: int | None, attribute: str
+) -> ml_collections.ConfigDict:
+    """The classifier stage's config (`num_examples` None: the batch size left unclamped)."""
     c = config.classifier.copy_and_resolve_references()
     with c.unlocked():
         c.seed = config.seed
@@ -61,28 +81,106 @@ def _classifier_config(config, data_dir: pathlib.Path, num_examples: int, attrib
         c.data.image_size = config.data.get("image_size", 0)
         c.data.cache_dir = config.data.cache_dir
         c.data.test_attribute = "" if attribute == "classes" else attribute
-        c.train.batch_size = min(int(c.train.batch_size), num_examples)
+        if num_examples is not None:
+            c.train.batch_size = min(int(c.train.batch_size), num_examples)
     return c
 
 
+def _generative_config(config) -> ml_collections.ConfigDict:
+    g = config.generative.copy_and_resolve_references()
+    with g.unlocked():
+        g.seed = config.seed
+        for key in ("manual_dir", "tfds_data_dir", "cache_dir"):  # One place to set them.
+            if config.data.get(key) and not g.data.get(key):
+                g.data[key] = config.data[key]
+    return g
+
+
+def _run_identity(gen_dir: pathlib.Path, space) -> dict[str, Any]:
+    """What an existing generative run (config.generative_workdir) contributes to the keys: its
+    config, the checkpoint step and encoder its code space uses (space.source names both), and
+    its post-hoc encoder's key and settings when it has one."""
+    from ganjax import posthoc_encoder, sampling
+
+    run_config, _ = sampling.read_run(gen_dir)
+    encoder = posthoc_encoder.record_path(gen_dir)
+    record = json.loads(encoder.read_text()) if encoder.exists() else {}
+    return {
+        "config": stage_keys.key(stage_keys.config_inputs(run_config)),
+        "code_space": space.source,
+        "encoder": {"key": record.get("key"), "settings": record.get("settings")},
+    }
+
+
+def stage_inputs(config, gen_inputs: dict[str, Any], gen_data) -> dict[str, Any]:
+    """The inputs (see ganjax/stage_keys.py) of every stage after the generative one, given the
+    generative stage's inputs and the config of the data it was trained on (where the real
+    labeled images come from). Stage folders (manual_dir) and D's run folder (extractor) are
+    left out: the upstream stage keys stand for them."""
+    s, gen_key = config.synthesis, stage_keys.key(gen_inputs)
+    real = {
+        "train_data": stage_keys.config_inputs(gen_data),
+        "attribute": s.attribute,
+        "num_labeled": int(config.data.num_labeled),
+        "seed": config.seed,
+    }
+    syn = {
+        "synthesis": stage_keys.config_inputs(s),
+        "num_labeled": int(config.data.num_labeled),
+        "seed": config.seed,
+        "upstream": {"generative": gen_key},
+    }
+    cls = stage_keys.config_inputs(
+        _classifier_config(config, pathlib.Path(), None, s.attribute), drop=["data.manual_dir"]
+    )
+    up = {"synthetic": stage_keys.key(syn), "labeled_real": stage_keys.key(real)}
+    out = {
+        "labeled_real": real,
+        "synthetic": syn,
+        "classifier": {"config": cls, "upstream": {"synthetic": up["synthetic"]}},
+        "baseline": {"config": cls, "upstream": {"labeled_real": up["labeled_real"]}},
+    }
+    if config.get("transfer"):
+        t = stage_keys.config_inputs(
+            _classifier_config(config, pathlib.Path(), None, s.attribute),
+            drop=["data.manual_dir"],
+        )
+        t["model"].update(name="transfer", extractor="discriminator:<generative>")
+        for name, data in (("transfer", "synthetic"), ("transfer_baseline", "labeled_real")):
+            out[name] = {"config": t, "upstream": {data: up[data], "generative": gen_key}}
+    return out
+
+
 def run(config: ml_collections.ConfigDict, workdir, *, num_devices: int | None = None):
+    """Runs (or resumes, or finds done) every stage; returns the pipeline's results.
+
+    Raises:
+      stage_keys.StageMismatchError: a stage folder holds outputs of other settings (see the
+        module docstring); raised before any stage runs where the keys are known up front.
+    """
     workdir = pathlib.Path(workdir)
-    workdir.mkdir(parents=True, exist_ok=True)
-    (workdir / "config.json").write_text(config.to_json_best_effort(indent=2, sort_keys=True))
     s = config.synthesis
-    # 1. The generative model.
+    # 1. The generative model: keyed by its config, or by the identity of the given run.
+    gen_dir, space = workdir / "generative", None
     if config.get("generative_workdir"):
         gen_dir = pathlib.Path(config.generative_workdir)
+        space = code_space.load_code_space(gen_dir)
+        gen_inputs = {"run": _run_identity(gen_dir, space)}
+        gen_data = space.config.data
     else:
-        gen_dir = workdir / "generative"
-        g = config.generative.copy_and_resolve_references()
-        with g.unlocked():
-            g.seed = config.seed
-            for key in ("manual_dir", "tfds_data_dir", "cache_dir"):  # One place to set them.
-                if config.data.get(key) and not g.data.get(key):
-                    g.data[key] = config.data[key]
-        _train(g, gen_dir, num_devices)
-    space = code_space.load_code_space(gen_dir)
+        g = _generative_config(config)
+        gen_inputs = {"config": stage_keys.config_inputs(g)}
+        gen_data = g.data
+    inputs = stage_inputs(config, gen_inputs, gen_data)
+    stages = [(name, workdir / name, inputs[name]) for name in inputs]
+    if not config.get("generative_workdir"):
+        stages.insert(0, ("generative", gen_dir, gen_inputs))
+    stage_keys.check(stages, FIX)  # Every mismatch at once, before any work.
+    workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / "config.json").write_text(config.to_json_best_effort(indent=2, sort_keys=True))
+    if space is None:
+        _train(g, gen_dir, gen_inputs, num_devices)
+        space = code_space.load_code_space(gen_dir)
     train = load_config_split(space.config.data, "train")
     # 2. The synthetic set (and the labeled real images it was made from).
     syn_dir, real_dir = workdir / "synthetic", workdir / "labeled_real"
@@ -92,6 +190,8 @@ def run(config: ml_collections.ConfigDict, workdir, *, num_devices: int | None =
             s.num,
             config.data.num_labeled,
         )
+        stage_keys.claim(syn_dir, inputs["synthetic"])
+        stage_keys.claim(real_dir, inputs["labeled_real"])
         synthesis.synthesize_dataset(
             space,
             train,
@@ -123,11 +223,13 @@ def run(config: ml_collections.ConfigDict, workdir, *, num_devices: int | None =
     cls = _train(
         _classifier_config(config, syn_dir, int(s.num), s.attribute),
         workdir / "classifier",
+        inputs["classifier"],
         num_devices,
     )
     base = _train(
         _classifier_config(config, real_dir, num_real, s.attribute),
         workdir / "baseline",
+        inputs["baseline"],
         num_devices,
     )
     results = {
@@ -146,7 +248,10 @@ def run(config: ml_collections.ConfigDict, workdir, *, num_devices: int | None =
             "classifier": str(workdir / "classifier"),
             "baseline": str(workdir / "baseline"),
         },
+        "stage_keys": {name: stage_keys.key(stage) for name, _, stage in stages},
     }
+    if config.get("generative_workdir"):  # Not a stage here: the identity of the given run.
+        results["stage_keys"]["generative_run"] = stage_keys.key(gen_inputs)
     # 5. Transfer: D's features + an MLP head, on the synthetic set and, for comparison, on the
     # same real labels only.
     if config.get("transfer"):
@@ -158,7 +263,7 @@ def run(config: ml_collections.ConfigDict, workdir, *, num_devices: int | None =
             with t.unlocked():
                 t.model.name = "transfer"
                 t.model.extractor = f"discriminator:{gen_dir}"
-            tr = _train(t, workdir / name, num_devices)
+            tr = _train(t, workdir / name, inputs[name], num_devices)
             results[f"{name}_test_accuracy"] = tr["test_accuracy"]
             results["stages"][name] = str(workdir / name)
         results["transfer_extractor"] = tr["extractor_description"]

@@ -3,14 +3,16 @@ runs (ganjax/code_space.py)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from ganjax import code_space, posthoc_encoder
+from ganjax import code_space, posthoc_encoder, stage_keys
 from ganjax.data import load_split
 
 
@@ -62,8 +64,25 @@ def test_encoder_trains_resumes_and_gives_the_run_a_code_space(tiny_gan_run, mni
     assert record["done"] and record["settings"]["steps"] == 30
     assert (run / "encoder" / "checkpoints" / "30").is_dir()
     assert np.isfinite(record["heldout_latent_mse"])
-    again = posthoc_encoder.train(run, settings)  # Finished: found, not retrained.
+    ckpt = run / "encoder" / "checkpoints" / "30"
+    mtime = ckpt.stat().st_mtime_ns
+    again = posthoc_encoder.train(run, settings)  # Finished, same key: found, not retrained.
     assert again == json.loads((run / "encoder" / "encoder.json").read_text())
+    assert again["key"] == json.loads((run / "encoder" / "stage.json").read_text())["key"]
+    assert ckpt.stat().st_mtime_ns == mtime
+    # Other training settings: refused, naming them (the old code resumed the 30-step encoder
+    # to 40 steps, or, for fewer steps, labeled it with the new count).
+    for changed in (dataclasses.replace(settings, steps=40), dataclasses.replace(settings, seed=1)):
+        with pytest.raises(stage_keys.StageMismatchError, match="--overwrite") as e:
+            posthoc_encoder.train(run, changed)
+        field = "steps: 30 -> 40" if changed.steps == 40 else "seed: 0 -> 1"
+        assert f"settings.{field}" in str(e.value)
+    assert not (run / "encoder" / "checkpoints" / "40").exists()
+    # Only the latent optimization changed: the same encoder, its record takes the new setting.
+    refine_only = posthoc_encoder.train(run, dataclasses.replace(settings, refine_steps=5))
+    assert refine_only["settings"]["refine_steps"] == 5 and refine_only["key"] == again["key"]
+    assert ckpt.stat().st_mtime_ns == mtime
+    posthoc_encoder.train(run, settings)
     images = load_split("fashion_mnist", "test", manual_dir=str(mnist_dir))["image"][:6]
     refined = code_space.load_code_space(run)
     only = code_space.load_code_space(run, refine_steps=0)
@@ -75,6 +94,27 @@ def test_encoder_trains_resumes_and_gives_the_run_a_code_space(tiny_gan_run, mni
         only, images
     )
     assert "post-hoc encoder" in refined.source
+    # overwrite=True retrains under the new key.
+    retrained = posthoc_encoder.train(run, dataclasses.replace(settings, steps=10), overwrite=True)
+    assert retrained["settings"]["steps"] == 10 and retrained["key"] != again["key"]
+    assert sorted(p.name for p in (run / "encoder" / "checkpoints").iterdir()) == ["10"]
+
+
+def test_encoder_key_names_the_generator_weights(tiny_gan_run):
+    """The key changes with the generator's step and weights (a run trained further)."""
+    from ganjax import sampling
+
+    state, config, _, _ = sampling.restore_run(tiny_gan_run)
+    s = posthoc_encoder.Settings()
+    base = posthoc_encoder.encoder_inputs(state, config, "ema", s)
+    assert base["generator"]["step"] == int(state.step)
+    later = state.replace(step=state.step + 1)
+    assert posthoc_encoder.encoder_inputs(later, config, "ema", s) != base
+    g = state["generator"]
+    moved = state.with_nets(generator=g.replace(params=jax.tree.map(lambda p: p + 1e-3, g.params)))
+    other = posthoc_encoder.encoder_inputs(moved, config, "ema", s)["generator"]
+    assert other["weights_sha256"] != base["generator"]["weights_sha256"]
+    assert other["step"] == base["generator"]["step"]
 
 
 def test_runs_that_cannot_take_a_posthoc_encoder(tmp_path):

@@ -10,9 +10,10 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 from configs import celeba_synthetic, fashion_mnist_synthetic
-from ganjax import runner
+from ganjax import runner, stage_keys
 from ganjax.data import load_split
 from tests import fixtures
 
@@ -47,12 +48,52 @@ def test_fashion_mnist_pipeline_runs_resumes_and_its_stage_commands_work(mnist_d
     idx = np.asarray(meta["labeled_indices"])
     np.testing.assert_array_equal(real["image"], train["image"][idx])
     np.testing.assert_array_equal(real["label"], train["label"][idx])  # The labels used.
-    # Run again: every stage is found done, nothing retrains.
+    # Run again: every stage is found done under the same key, nothing retrains or rewrites.
     ckpt = tmp_path / "p" / "generative" / "checkpoints"
-    before = {p.name: p.stat().st_mtime for p in ckpt.iterdir()}
+    outputs = [
+        *ckpt.iterdir(),
+        tmp_path / "p" / "synthetic" / "images.npy",
+        tmp_path / "p" / "classifier" / "results.json",
+    ]
+    before = {p: p.stat().st_mtime_ns for p in outputs}
     again = runner.train_and_evaluate(c, tmp_path / "p")
     assert again == results
-    assert {p.name: p.stat().st_mtime for p in ckpt.iterdir()} == before
+    assert {p: p.stat().st_mtime_ns for p in outputs} == before
+    for stage in ("generative", "synthetic", "labeled_real", "classifier", "transfer"):
+        key = json.loads((tmp_path / "p" / stage / "stage.json").read_text())["key"]
+        assert results["stage_keys"][stage] == key
+    # Settings that change a stage's output, same workdir: refused, naming the changed keys,
+    # before anything is rewritten (the old code relabeled the 64 old images as the new ones).
+    for name, value in (("num", 32), ("strategy", "shift")):
+        changed = c.copy_and_resolve_references()
+        changed.synthesis[name] = value
+        with pytest.raises(stage_keys.StageMismatchError) as e:
+            runner.train_and_evaluate(changed, tmp_path / "p")
+        assert f"synthesis.{name}: {c.synthesis[name]!r} -> {value!r}" in str(e.value)
+        assert "  classifier:" in str(e.value)  # Downstream of the synthetic set too.
+        assert "  baseline:" not in str(e.value)  # The real labels did not change.
+        assert "new --workdir" in str(e.value)
+    changed = c.copy_and_resolve_references()
+    changed.classifier.optim.d.learning_rate *= 2  # Only the classifier stages.
+    with pytest.raises(stage_keys.StageMismatchError, match="optim.d.learning_rate") as e:
+        runner.train_and_evaluate(changed, tmp_path / "p")
+    assert "  synthetic:" not in str(e.value) and "  baseline:" in str(e.value)
+    assert {p: p.stat().st_mtime_ns for p in outputs} == before
+    assert json.loads((tmp_path / "p" / "results.json").read_text()) == results
+    # The trained generative run reused by a new workdir: keyed by the run's identity (config,
+    # checkpoint step, encoder), the same synthetic images; found done when run again.
+    reuse = c.copy_and_resolve_references()
+    reuse.generative_workdir, reuse.transfer = results["stages"]["generative"], False
+    other = runner.train_and_evaluate(reuse, tmp_path / "q")
+    assert "generative" not in other["stage_keys"]
+    assert other["stage_keys"]["synthetic"] != results["stage_keys"]["synthetic"]
+    identity = json.loads((tmp_path / "q" / "synthetic" / "stage.json").read_text())
+    assert identity["inputs"]["upstream"]["generative"] == other["stage_keys"]["generative_run"]
+    np.testing.assert_array_equal(
+        load_split("synthetic", "train", manual_dir=other["stages"]["synthetic"])["image"],
+        syn["image"],
+    )
+    assert runner.train_and_evaluate(reuse, tmp_path / "q") == other
     # The stage commands on the generative run, as a user runs them.
     gen = results["stages"]["generative"]
     env = {**os.environ, "JAX_PLATFORMS": "cpu"}
