@@ -11,6 +11,8 @@
     the gradient penalty (config.loss.gradient_penalty, Gulrajani et al. 2017) or spectral norm.
 
 One-sided label smoothing (Salimans et al. 2016) lowers only the real target, to 1 - smoothing.
+Only the losses with a real target have it (non_saturating, minimax, least_squares); hinge and
+Wasserstein have no target to smooth, so smoothing > 0 with them is refused, not ignored.
 Every loss is a mean over the batch; D's total is the sum of its real and fake halves.
 """
 
@@ -21,6 +23,7 @@ import jax.numpy as jnp
 
 Array = jax.Array
 LOSS_TYPES = ("non_saturating", "minimax", "hinge", "least_squares", "wasserstein")
+SMOOTHABLE = ("non_saturating", "minimax", "least_squares")  # The losses with a real target.
 
 
 def sigmoid_cross_entropy(logits: Array, targets: Array | float) -> Array:
@@ -29,19 +32,40 @@ def sigmoid_cross_entropy(logits: Array, targets: Array | float) -> Array:
     return targets * jax.nn.softplus(-logits) + (1.0 - targets) * jax.nn.softplus(logits)
 
 
-def check_loss_type(loss_type: str) -> None:
-    """Raises ValueError naming the choices (and the config key) for an unknown loss type."""
+def check_loss_type(loss_type: str, label_smoothing: float = 0.0) -> None:
+    """Checks config.loss.type and config.loss.label_smoothing together.
+
+    Raises:
+      ValueError: an unknown loss type (naming the choices), a smoothing outside [0, 1), or a
+        smoothing > 0 with a loss that has no real target to smooth (hinge, wasserstein).
+    """
     if loss_type not in LOSS_TYPES:
         raise ValueError(
             f"Unknown config.loss.type '{loss_type}'; choose one of {', '.join(LOSS_TYPES)}"
+        )
+    if not 0.0 <= label_smoothing < 1.0:
+        raise ValueError(
+            f"config.loss.label_smoothing={label_smoothing} is outside [0, 1): the real target "
+            "is 1 - smoothing. Use e.g. 0.1, or 0.0 for none."
+        )
+    if label_smoothing and loss_type not in SMOOTHABLE:
+        raise ValueError(
+            f"config.loss.label_smoothing={label_smoothing} with config.loss.type='{loss_type}': "
+            f"the {loss_type} loss has no real target to smooth and would ignore it. Set "
+            f"config.loss.label_smoothing=0.0, or use a loss with a target "
+            f"({', '.join(SMOOTHABLE)})."
         )
 
 
 def discriminator_loss(
     *, real_logits: Array, fake_logits: Array, loss_type: str, label_smoothing: float = 0.0
 ) -> tuple[Array, dict[str, Array]]:
-    """Returns (total D loss, {"loss_real", "loss_fake"}) for logits of shape [B]."""
-    check_loss_type(loss_type)
+    """Returns (total D loss, {"loss_real", "loss_fake"}) for logits of shape [B].
+
+    Raises:
+      ValueError: see `check_loss_type` (label_smoothing > 0 with hinge or wasserstein).
+    """
+    check_loss_type(loss_type, label_smoothing)
     if loss_type in ("non_saturating", "minimax"):
         loss_real = sigmoid_cross_entropy(real_logits, 1.0 - label_smoothing).mean()
         loss_fake = sigmoid_cross_entropy(fake_logits, 0.0).mean()

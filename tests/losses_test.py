@@ -101,3 +101,53 @@ def test_wasserstein_hand_computed():
     assert float(parts["loss_fake"]) == pytest.approx(-1.0)
     assert float(total) == pytest.approx(-3.0)  # E[D(fake)] - E[D(real)]
     assert float(losses.generator_loss(fake_logits=fake, loss_type="wasserstein")) == 1.0
+
+
+@pytest.mark.parametrize("loss_type", ["hinge", "wasserstein"])
+def test_smoothing_is_refused_where_there_is_no_target(loss_type):
+    """Hinge and Wasserstein losses have no real target: smoothing is refused, not ignored."""
+    with pytest.raises(ValueError, match="config.loss.label_smoothing=0.0") as e:
+        losses.discriminator_loss(
+            real_logits=L([0.5]), fake_logits=L([0.0]), loss_type=loss_type, label_smoothing=0.1
+        )
+    assert f"config.loss.type='{loss_type}'" in str(e.value)
+    losses.discriminator_loss(real_logits=L([0.5]), fake_logits=L([0.0]), loss_type=loss_type)
+
+
+@pytest.mark.parametrize("loss_type", ["non_saturating", "minimax", "least_squares"])
+def test_smoothing_lowers_the_real_target(loss_type):
+    real, fake = L([2.0, -1.0]), L([0.5, -3.0])
+    plain, p0 = losses.discriminator_loss(real_logits=real, fake_logits=fake, loss_type=loss_type)
+    smooth, p1 = losses.discriminator_loss(
+        real_logits=real, fake_logits=fake, loss_type=loss_type, label_smoothing=0.2
+    )
+    if loss_type == "least_squares":  # (real - 0.8)^2 / 2, by hand.
+        expected = (0.5 * 1.2**2 + 0.5 * 1.8**2) / 2
+    else:
+        expected = (bce(2.0, 0.8) + bce(-1.0, 0.8)) / 2
+    assert float(p1["loss_real"]) == pytest.approx(expected, rel=1e-6)
+    assert float(p1["loss_real"]) != pytest.approx(float(p0["loss_real"]), rel=1e-3)
+    assert float(p1["loss_fake"]) == float(p0["loss_fake"])  # One-sided.
+    for bad in (-0.1, 1.0):
+        with pytest.raises(ValueError, match="outside"):
+            losses.check_loss_type(loss_type, bad)
+
+
+@pytest.mark.parametrize("recipe", ["hinge_sn", "wgan_gp"])
+def test_methods_refuse_smoothing_with_hinge_and_wasserstein(recipe):
+    """At method construction, before any data is read: the GAN and its subclasses."""
+    from configs import fashion_mnist_cgan, fashion_mnist_dcgan, fashion_mnist_vaegan
+    from ganjax import methods
+
+    for config_module in (fashion_mnist_dcgan, fashion_mnist_cgan):
+        c = config_module.get_config(f"tiny,loss={recipe}")
+        methods.get_method(c)  # Without smoothing: fine.
+        c.loss.label_smoothing = 0.1
+        with pytest.raises(ValueError, match="no real target to smooth"):
+            methods.get_method(c)
+    c = fashion_mnist_vaegan.get_config("tiny")
+    c.loss.type, c.loss.label_smoothing = "hinge", 0.1
+    with pytest.raises(ValueError, match="config.loss.type='hinge'"):
+        methods.get_method(c)
+    c.loss.type = "least_squares"
+    assert methods.get_method(c).label_smoothing == 0.1

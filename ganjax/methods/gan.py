@@ -58,7 +58,7 @@ class GAN(Method):
         self.loss_type = loss.type
         self.label_smoothing = loss.label_smoothing
         self.reg = DRegularization(config)
-        losses.check_loss_type(self.loss_type)
+        losses.check_loss_type(self.loss_type, self.label_smoothing)
         if int(config.train.d_steps) < 1:
             raise ValueError(f"config.train.d_steps must be >= 1, got {config.train.d_steps}")
 
