@@ -21,6 +21,7 @@ from absl import app, flags
 
 from experiments import common
 from ganjax import attributes, code_space, editing
+from ganjax import rng as rng_lib
 from ganjax.data import load_config_split
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "A VAE-GAN run, or a DCGAN run with an encoder.")
@@ -49,7 +50,7 @@ def _specs(train, attribute: str) -> list[str]:
 
 
 def _rows(sides: attributes.Sides, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    rng = np.random.default_rng([seed, 7])
+    rng = rng_lib.stream(seed, "attribute_grid_rows")
     pick = [
         rng.permutation(np.flatnonzero(m))[: (n + 1) // 2] for m in (sides.positive, sides.negative)
     ]

@@ -25,6 +25,8 @@ import re
 
 import numpy as np
 
+from ganjax import rng as rng_lib
+
 _CLASS_SPEC = re.compile(r"^class=([0-9]+(?:,[0-9]+)*)(?::([0-9]+(?:,[0-9]+)*))?$")
 
 
@@ -98,7 +100,7 @@ def labeled_subset(sides: Sides, num_labeled: int, seed: int) -> tuple[np.ndarra
 
     Only these images' labels are used: this is the label budget of the experiment.
     """
-    rng = np.random.default_rng([seed, 12])
+    rng = rng_lib.stream(seed, "attribute_labeled")
     out = []
     for mask in (sides.positive, sides.negative):
         idx = np.flatnonzero(mask)

@@ -34,7 +34,7 @@ import jax.numpy as jnp
 import optax
 from absl import logging
 
-from ganjax import checkpointing, models, sampling, stage_keys
+from ganjax import checkpointing, models, rng, sampling, stage_keys
 from ganjax.methods.gan import generate
 from ganjax.models.encoder import DCGANEncoder
 from ganjax.train_state import NetState
@@ -190,8 +190,9 @@ def train(
                 checkpointer.save(i + 1, enc)
     finally:
         checkpointer.close()
-    # Held-out latent error on fresh samples (a seed the training never drew).
-    z = models.sample_latents(jax.random.key(settings.seed + 10_000), 1000, latent_dim, dist)
+    # Held-out latent error on fresh samples (a stream the training never draws from).
+    heldout_key = rng.key(settings.seed, "posthoc_heldout")
+    z = models.sample_latents(heldout_key, 1000, latent_dim, dist)
     mean = enc.apply(generate(state, z, use_ema=use_ema), train=False)[0][0]
     record = {
         "settings": dataclasses.asdict(settings),

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ganjax import rng as rng_lib
 from ganjax.attributes import class_means
 
 STRATEGIES = ("subset_mean", "shift")
@@ -54,7 +55,7 @@ def synthesize_codes(
     labels = np.asarray(labels)
     num_classes = int(labels.max()) + 1
     means = class_means(labeled_codes, labels, num_classes)
-    rng = np.random.default_rng([seed, 13])
+    rng = rng_lib.stream(seed, "synthesis_codes")
     out_labels = balanced_labels(num, num_classes, rng)
     codes = np.empty((num, labeled_codes.shape[1]), np.float32)
     if strategy == "subset_mean":
@@ -91,7 +92,7 @@ def labeled_examples(
         if "label" not in train:
             raise ValueError("--attribute=classes needs a labeled dataset")
         labels_all = np.asarray(train["label"])
-        rng = np.random.default_rng([seed, 12])
+        rng = rng_lib.stream(seed, "class_labeled")
         idx, labels = [], []
         for c in range(int(labels_all.max()) + 1):
             pool = np.flatnonzero(labels_all == c)
@@ -134,7 +135,7 @@ def synthesize_dataset(
     codes = space.encode(train["image"][idx])
     pool = None
     if strategy == "shift":
-        rng = np.random.default_rng([seed, 14])
+        rng = rng_lib.stream(seed, "synthesis_pool")
         pick = np.sort(
             rng.choice(len(train["image"]), min(pool_size, len(train["image"])), replace=False)
         )

@@ -6,9 +6,10 @@ data the same crop and flip are applied to input and target (the authors' `get_p
 once per pair), so the pixels stay aligned.
 
 Draws are deterministic from (seed, step, example index): example i of the batch at `step` uses
-`np.random.default_rng([seed, _STREAM, step, index_i])`. A restarted run therefore reproduces
-the same crops without storing RNG state, and the draw for an example does not depend on the
-batch size, the number of devices or which host prepares it (pass the examples' global indices).
+the named stream `ganjax.rng.stream(seed, "jitter", step, index_i)`. A restarted run therefore
+reproduces the same crops without storing RNG state, and the draw for an example does not depend
+on the batch size, the number of devices or which host prepares it (pass the examples' global
+indices).
 
 This runs on the host in numpy on uint8 batches, on purpose: a crop is a slice and a flip a
 reversed view, cheap next to a training step; doing it before the batch goes to the device keeps
@@ -23,8 +24,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-# Separates jitter draws from other numpy streams seeded with the same (seed, step).
-_STREAM = 0x7A1E
+from ganjax import rng as rng_lib
 
 
 def resize_batch(images: np.ndarray, size: int) -> np.ndarray:
@@ -77,7 +77,7 @@ def jitter_params(
     top, left = np.zeros(len(indices), np.int64), np.zeros(len(indices), np.int64)
     flipped = np.zeros(len(indices), bool)
     for i, index in enumerate(indices):
-        rng = np.random.default_rng([seed, _STREAM, step, int(index)])
+        rng = rng_lib.stream(seed, "jitter", step, int(index))
         top[i], left[i] = rng.integers(0, load_size - crop_size + 1, size=2)
         flipped[i] = bool(flip) and rng.random() < 0.5
     return top, left, flipped

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ganjax import rng as rng_lib
+
 
 def labeled_subset(
     labels: np.ndarray, num_labeled: int, seed: int, mode: str = "balanced"
@@ -33,7 +35,7 @@ def labeled_subset(
             f"num_labeled={num_labeled} is not divisible by the {len(classes)} classes"
         )
     per_class = num_labeled // len(classes)
-    rng = np.random.default_rng([seed, 1])
+    rng = rng_lib.stream(seed, "labeled_subset")
     chosen = []
     for c in classes:
         members = np.flatnonzero(labels == c)
@@ -50,7 +52,7 @@ def split_validation(num_test: int, fraction: float, seed: int) -> tuple[np.ndar
     out."""
     if not 0 <= fraction < 1:
         raise ValueError(f"val_fraction must be in [0, 1), got {fraction}")
-    perm = np.random.default_rng([seed, 2]).permutation(num_test)
+    perm = rng_lib.stream(seed, "validation_split").permutation(num_test)
     n_val = int(round(num_test * fraction))
     return np.sort(perm[:n_val]), np.sort(perm[n_val:])
 

@@ -1,7 +1,8 @@
 """Deterministic, resumable batch iteration over in-memory datasets, with device prefetch.
 
-The order is a pure function of (seed, step): epoch e uses the permutation drawn from
-`np.random.default_rng([seed, e])`, and training step s reads batches
+The order is a pure function of (seed, step): epoch e uses the permutation drawn from the
+named stream `ganjax.rng.stream(seed, stream, e)` (stream "data_order" unless the caller keeps
+several independent orders, as the semi-supervised GAN does), and training step s reads batches
 s * batches_per_step ... (s + 1) * batches_per_step - 1 of that sequence (the remainder of each
 epoch is dropped). A run restarted at step k therefore sees exactly the batches an uninterrupted
 run would have seen, with nothing but the step stored in the checkpoint.
@@ -14,6 +15,8 @@ import threading
 from typing import Callable, Iterator
 
 import numpy as np
+
+from ganjax import rng
 
 Batch = dict[str, np.ndarray]
 
@@ -30,12 +33,14 @@ class BatchIterator:
         start_step: int = 0,
         batches_per_step: int = 1,
         keys: tuple[str, ...] = ("image",),
+        stream: str = "data_order",
     ):
         self.arrays = {k: data[k] for k in keys}
         self.num_examples = len(next(iter(self.arrays.values())))
         self.batch_size = batch_size
         self.batches_per_step = batches_per_step
         self.seed = seed
+        self.stream = stream
         self.step = start_step
         per_step = batch_size * batches_per_step
         self.steps_per_epoch = self.num_examples // per_step
@@ -48,7 +53,8 @@ class BatchIterator:
 
     def _permutation(self, epoch: int) -> np.ndarray:
         if epoch != self._perm_epoch:
-            self._perm = np.random.default_rng([self.seed, epoch]).permutation(self.num_examples)
+            order = rng.stream(self.seed, self.stream, epoch)
+            self._perm = order.permutation(self.num_examples)
             self._perm_epoch = epoch
         return self._perm
 

@@ -44,7 +44,7 @@ import numpy as np
 import optax
 from absl import logging
 
-from ganjax import image_pool, optim, translation_losses
+from ganjax import image_pool, optim, rng, translation_losses
 from ganjax.data import BatchIterator, to_float_images
 from ganjax.data.jitter import jitter_batch
 from ganjax.data.translation_tasks import load_unpaired_split
@@ -59,7 +59,6 @@ from ganjax.train_state import NetState, TrainState
 
 G_A, G_B, D_A, D_B = "generator_a2b", "generator_b2a", "discriminator_b", "discriminator_a"
 POOL_A, POOL_B = "fake_a_pool", "fake_b_pool"
-_B_STREAM = 0xB0  # Separates the random B indices from other draws of (seed, step).
 
 
 class UnpairedBatchIterator(BatchIterator):
@@ -74,9 +73,7 @@ class UnpairedBatchIterator(BatchIterator):
     def batch_at(self, step: int) -> dict[str, np.ndarray]:
         index = super().batch_at(step)["index"][0]  # [B], a permutation of max(|A|, |B|).
         ia = index % len(self.a)
-        ib = np.random.default_rng([self.seed, _B_STREAM, step]).integers(
-            0, len(self.b), len(index)
-        )
+        ib = rng.stream(self.seed, "cyclegan_b_index", step).integers(0, len(self.b), len(index))
         kw = dict(
             seed=self.seed,
             step=step,

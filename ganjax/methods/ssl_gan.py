@@ -21,7 +21,7 @@ import numpy as np
 import optax
 from absl import logging
 
-from ganjax import losses, models, optim
+from ganjax import losses, models, optim, rng
 from ganjax.data import BatchIterator, labeled, load_split, to_float_images
 from ganjax.methods.base import Batch, Data, Generator, Method
 from ganjax.methods.d_regularization import DRegularization
@@ -133,7 +133,7 @@ class SemiSupervisedGAN(Method):
         num_classes = len(data.info["labeled_class_counts"])
         if data.splits:
             n = len(data.train["image"])
-            rows = np.random.default_rng([c.seed, 3]).choice(
+            rows = rng.stream(c.seed, "ssl_init_images").choice(
                 n, min(c.model.init_batch_size, n), replace=False
             )
             init_images = data.train["image"][np.sort(rows)]
@@ -355,14 +355,14 @@ class SSLBatches:
         self.lab = BatchIterator(
             lab,
             batch_size=batch_size,
-            seed=seed + 2000,
+            seed=seed,
             start_step=start_step,
             keys=("image", "label"),
+            stream="ssl_labeled_order",
         )
-        self.unl = BatchIterator(train, batch_size=batch_size, seed=seed, start_step=start_step)
-        self.unl2 = BatchIterator(
-            train, batch_size=batch_size, seed=seed + 1000, start_step=start_step
-        )
+        kw = dict(batch_size=batch_size, seed=seed, start_step=start_step)
+        self.unl = BatchIterator(train, stream="ssl_unlabeled_order", **kw)
+        self.unl2 = BatchIterator(train, stream="ssl_unlabeled2_order", **kw)
         self.steps_per_epoch = self.unl.steps_per_epoch
 
     def __iter__(self):
