@@ -254,3 +254,27 @@ def test_held_biases_are_exactly_the_cancelled_ones(method_name, mnist_dir):
             out = net.apply(inputs, params=shifted, train=False)[0]
             changed = float(jnp.abs(out - base).max()) > 1e-4
             assert changed == bool(np.all(np.asarray(h) == 1)), (name, jax.tree_util.keystr(path))
+
+
+def test_every_generator_pass_has_its_own_dropout_key(mnist_dir):
+    """G_A(a), G_B(G_A(a)), G_B(b), G_A(G_B(b)) and the two identity passes: six dropout keys
+    (they used to share one, so the same mask was reused across passes of a network)."""
+    method = CycleGAN(_config(mnist_dir))
+    data = method.load_data()
+    state = method.create_state(data, jax.random.key(2), 10, 10)
+    seen = []
+
+    def record(net):
+        apply_fn = net.apply_fn
+
+        def recording(variables, *args, **kwargs):
+            seen.append(tuple(np.asarray(jax.random.key_data(kwargs["rngs"]["dropout"]))))
+            return apply_fn(variables, *args, **kwargs)
+
+        return net.replace(apply_fn=recording)
+
+    state = state.with_nets(**{n: record(state[n]) for n in (G_A, G_B)})
+    batch = {k: jnp.asarray(v) for k, v in method.batches(data, 0).batch_at(0).items()}
+    assert method.config.loss.lambda_identity > 0
+    method.step_with_gradients(state, batch, jax.random.key(5))  # Eager: concrete keys.
+    assert len(seen) == 6 and len(set(seen)) == 6

@@ -348,3 +348,33 @@ def test_ssl_takes_the_discriminator_switches(mnist_dir):
     c.model.spectral_norm = True
     with pytest.raises(ValueError, match="DCGAN discriminator"):
         methods.get_method(c)
+
+
+def _record_rngs(net, seen: list):
+    """`net` with an apply_fn that records the dropout / noise keys of every call (eager)."""
+    apply_fn = net.apply_fn
+
+    def recording(variables, *args, **kwargs):
+        rngs = kwargs.get("rngs") or {}
+        seen.append({k: tuple(np.asarray(jax.random.key_data(v))) for k, v in rngs.items()})
+        return apply_fn(variables, *args, **kwargs)
+
+    return net.replace(apply_fn=recording)
+
+
+def test_every_discriminator_pass_has_its_own_dropout_and_noise(mnist_dir):
+    """The D update's three passes and the G update's two each draw their own dropout / noise
+    (the G pass used to reuse the D pass's keys: the same masks on the same fakes)."""
+    c = fashion_mnist_ssl.get_config("tiny")
+    c.data.manual_dir = str(mnist_dir)
+    method = methods.get_method(c)
+    data = method.load_data()
+    state = method.create_state(data, jax.random.key(0), 10, 100)
+    seen = []
+    state = state.with_nets(discriminator=_record_rngs(state["discriminator"], seen))
+    batch = {k: jnp.asarray(v) for k, v in next(iter(method.batches(data, 0))).items()}
+    method.train_step(state, batch, jax.random.key(1))  # Eager: the keys are concrete.
+    assert len(seen) == 5  # Labeled, unlabeled, fake (D update); fake, real (G update).
+    for stream in ("dropout", "noise"):
+        keys = [call[stream] for call in seen]
+        assert len(set(keys)) == len(keys), stream

@@ -59,6 +59,8 @@ from ganjax.train_state import NetState, TrainState
 
 G_A, G_B, D_A, D_B = "generator_a2b", "generator_b2a", "discriminator_b", "discriminator_a"
 POOL_A, POOL_B = "fake_a_pool", "fake_b_pool"
+# The generator passes of one step; each folds its id into the step's dropout key.
+_G_PASSES = _FAKE_B, _REC_A, _FAKE_A, _REC_B, _IDT_B, _IDT_A = range(6)
 
 
 class UnpairedBatchIterator(BatchIterator):
@@ -207,19 +209,20 @@ class CycleGAN(TranslationMethod):
         k_drop, k_pool_a, k_pool_b = jax.random.split(k, 3)
         gan_mode = c.gan_mode
         ga, gb, da, db = (state[n] for n in (G_A, G_B, D_A, D_B))
-        rngs = {"dropout": k_drop}
 
-        def gen(net, params, x):
+        def gen(net, params, x, pass_id):
+            # Each of the (up to) six generator passes has its own dropout key (`_G_PASSES`).
+            rngs = {"dropout": jax.random.fold_in(k_drop, pass_id)}
             return net.apply(x, params=params, rngs=rngs)[0]
 
         def judge(net, params, x):
             return net.apply(x, params=params)[0]
 
         def g_loss_fn(pa, pb):
-            fake_b = gen(ga, pa, a)
-            rec_a = gen(gb, pb, fake_b)
-            fake_a = gen(gb, pb, b)
-            rec_b = gen(ga, pa, fake_a)
+            fake_b = gen(ga, pa, a, _FAKE_B)
+            rec_a = gen(gb, pb, fake_b, _REC_A)
+            fake_a = gen(gb, pb, b, _FAKE_A)
+            rec_b = gen(ga, pa, fake_a, _REC_B)
             gan_a = translation_losses.patch_generator_loss(
                 fake_outputs=judge(da, da.params, fake_b), gan_mode=gan_mode
             )
@@ -235,9 +238,9 @@ class CycleGAN(TranslationMethod):
             idt = jnp.zeros(())
             if c.lambda_identity > 0:
                 idt = translation_losses.identity_loss(
-                    mapped=gen(ga, pa, b), original=b, weight=c.lambda_identity * c.lambda_b
+                    mapped=gen(ga, pa, b, _IDT_B), original=b, weight=c.lambda_identity * c.lambda_b
                 ) + translation_losses.identity_loss(
-                    mapped=gen(gb, pb, a), original=a, weight=c.lambda_identity * c.lambda_a
+                    mapped=gen(gb, pb, a, _IDT_A), original=a, weight=c.lambda_identity * c.lambda_a
                 )
             total = gan_a + gan_b + cyc_a + cyc_b + idt
             aux = (fake_a, fake_b, gan_a, gan_b, cyc_a + cyc_b, idt)

@@ -29,6 +29,10 @@ from ganjax.models.ssl import create_ssl_models
 from ganjax.train_state import NetState, TrainState
 
 G, D = "generator", "discriminator"
+# D's passes in one step, each with its own dropout / noise key (fold_in of the step's pass key):
+# the D update's labeled, unlabeled and fake batches, the penalties' real and fake evaluations,
+# and the G update's fake and (feature matching) real batches.
+_LAB, _UNL, _FAKE, _PENALTY_REAL, _PENALTY_FAKE, _G_FAKE, _G_REAL = range(7)
 ACCURACY_KEYS = (
     "test_accuracy",
     "val_accuracy",
@@ -170,11 +174,12 @@ class SemiSupervisedGAN(Method):
         c = self.config
         x_lab, y_lab = to_float_images(batch["lab_image"]), batch["lab_label"]
         b = x_lab.shape[0]
-        k = jax.random.split(jax.random.fold_in(key, state.step), 4)
-        rngs = lambda i: {
-            "dropout": jax.random.fold_in(k[i], 0),
-            "noise": jax.random.fold_in(k[i], 1),
-        }
+        pass_key, aug_key, z_key = jax.random.split(jax.random.fold_in(key, state.step), 3)
+
+        def rngs(i):  # Each D pass of the step has its own dropout and noise (`_LAB` ...).
+            k = jax.random.fold_in(pass_key, i)
+            return {"dropout": jax.random.fold_in(k, 0), "noise": jax.random.fold_in(k, 1)}
+
         mask = jnp.ones((b,), jnp.float32)
         g, d = state[G], state[D]
 
@@ -184,23 +189,22 @@ class SemiSupervisedGAN(Method):
 
         # DiffAugment and the penalties (config.data.augment, config.loss.gradient_penalty,
         # r1_gamma, r2_gamma) on the real/fake game: D's real/fake logit is its gan_logit.
-        aug_key = jax.random.fold_in(k[0], 7)
         aug = lambda x, i: self.reg.augment(x, jax.random.fold_in(aug_key, i))
 
         def d_loss_fn(d_params, fake):
-            lab_logits, _, coll = d_apply(d_params, d.collections, aug(x_lab, 0), 0)
+            lab_logits, _, coll = d_apply(d_params, d.collections, aug(x_lab, 0), _LAB)
             unl_logits = fake_logits = None
             penalty, pen_metrics = 0.0, {}
             if not self.supervised_only:
                 real, fake = aug(to_float_images(batch["unl_image"]), 1), aug(fake, 2)
-                unl_logits, _, coll = d_apply(d_params, coll, real, 1)
-                fake_logits, _, coll = d_apply(d_params, coll, fake, 2)
+                unl_logits, _, coll = d_apply(d_params, coll, real, _UNL)
+                fake_logits, _, coll = d_apply(d_params, coll, fake, _FAKE)
                 gan_logit_fn = lambda x, i: losses.gan_logit(
                     d_apply(d_params, d.collections, x, i)[0], extra_class=self.extra_class
                 )
                 penalty, pen_metrics = self.reg.penalties(
-                    lambda x: gan_logit_fn(x, 1),
-                    lambda x: gan_logit_fn(x, 2),
+                    lambda x: gan_logit_fn(x, _PENALTY_REAL),
+                    lambda x: gan_logit_fn(x, _PENALTY_FAKE),
                     real,
                     fake,
                     jax.random.fold_in(aug_key, 3),
@@ -219,7 +223,7 @@ class SemiSupervisedGAN(Method):
             parts["train_accuracy"] = jnp.mean(jnp.argmax(lab_logits[:, :num_real], -1) == y_lab)
             return loss + penalty, ({**parts, **pen_metrics}, coll)
 
-        z = models.sample_latents(k[3], b, c.model.latent_dim, c.model.latent_dist)
+        z = models.sample_latents(z_key, b, c.model.latent_dim, c.model.latent_dist)
         fake = None
         if not self.supervised_only:
             fake, g_vjp, g_coll = jax.vjp(lambda p: g.apply(z, params=p), g.params, has_aux=True)
@@ -236,10 +240,10 @@ class SemiSupervisedGAN(Method):
         if not self.supervised_only:
             # The generator's loss through the updated D (its batch statistics not updated here).
             def g_loss_fn(fake):
-                fake_logits, fake_feats, _ = d_apply(d.params, d.collections, aug(fake, 4), 2)
+                fake_logits, fake_feats, _ = d_apply(d.params, d.collections, aug(fake, 4), _G_FAKE)
                 if c.loss.generator == "feature_matching":
                     real2 = aug(to_float_images(batch["unl2_image"]), 5)
-                    _, real_feats, _ = d_apply(d.params, d.collections, real2, 1)
+                    _, real_feats, _ = d_apply(d.params, d.collections, real2, _G_REAL)
                     return losses.feature_matching_loss(
                         real_features=real_feats,
                         fake_features=fake_feats,
