@@ -32,7 +32,8 @@ STREAMS = (
     "labeled_subset",  # data/labeled.py: which training images carry labels.
     "validation_split",  # data/labeled.py: the validation part of the test set.
     "ssl_init_images",  # ssl_gan: the images of D's data-dependent init.
-    "ssl_labeled_order",  # ssl_gan: the permutations of the labeled set (index: pass).
+    "ssl_labeled_order",  # data/labeled.py: the labeled set's passes (index: period, pass).
+    "ssl_labeled_whole",  # data/labeled.py: whole passes when batch > labeled (index: step, i).
     "ssl_unlabeled_order",  # ssl_gan: the unlabeled batches (index: epoch).
     "ssl_unlabeled2_order",  # ssl_gan: the second unlabeled stream, G's feature matching.
     "cyclegan_b_index",  # cyclegan: the random B indices (index: step).

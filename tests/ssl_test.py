@@ -129,7 +129,54 @@ def test_validation_split_disjoint_from_test_and_seeded():
         and set(val) | set(test) == set(range(1000))
     )
     np.testing.assert_array_equal(val, labeled.split_validation(1000, 0.5, seed=3)[0])
-    assert len(labeled.tile_to(np.arange(7), 30)) >= 30
+
+
+@pytest.mark.parametrize(
+    "num_labeled,batch_size",
+    [(100, 100), (100, 64), (20, 20), (1000, 128), (30, 7), (10, 25), (10, 20)],
+)
+def test_labeled_batches_hold_each_image_at_most_once_and_equally_often(num_labeled, batch_size):
+    order = labeled.LabeledOrder(num_labeled, batch_size, seed=4)
+    whole, rest = divmod(batch_size, num_labeled) if batch_size > num_labeled else (0, batch_size)
+    steps = 2 * order.period_steps
+    batches = [order.positions(t) for t in range(steps)]
+    for b in batches:
+        counts = np.bincount(b, minlength=num_labeled)
+        assert len(b) == batch_size and counts.sum() == whole * num_labeled + rest
+        if batch_size <= num_labeled:
+            assert counts.max() == 1  # No labeled image twice in a batch.
+        else:  # B // L whole passes, the remainder distinct.
+            assert counts.min() == whole and counts.max() == whole + (rest > 0)
+    # Over each period every labeled image appears exactly equally often.
+    for p in range(2):
+        period = np.concatenate(batches[p * order.period_steps : (p + 1) * order.period_steps])
+        counts = np.bincount(period, minlength=num_labeled)
+        assert counts.min() == counts.max() > 0
+    # A pure function of (seed, step): any order of calls, any fresh instance, the same batch.
+    again = labeled.LabeledOrder(num_labeled, batch_size, seed=4)
+    for t in (steps - 1, 3, 0, steps + 5):
+        np.testing.assert_array_equal(again.positions(t), order.positions(t))
+    other_seed = labeled.LabeledOrder(num_labeled, batch_size, seed=5)
+    assert not np.array_equal(other_seed.positions(0), batches[0])
+
+
+def test_ssl_labeled_batches_are_distinct_and_resume_exactly():
+    """100 labels, batches of 100: each batch is the whole labeled set once (tiling and
+    shuffling gave about 63 distinct images per batch)."""
+    from ganjax.methods.ssl_gan import SSLBatches
+
+    n = 1000
+    train = {"image": np.arange(n).reshape(n, 1, 1, 1), "label": np.arange(n) % 10}
+    lab_idx = labeled.labeled_subset(train["label"], 100, seed=0)
+    it = SSLBatches(train, lab_idx, 100, 0, 0)
+    batches = [next(it) for _ in range(12)]
+    for b in batches:
+        assert sorted(b["lab_image"].ravel().tolist()) == sorted(lab_idx.tolist())
+        np.testing.assert_array_equal(b["lab_label"], train["label"][b["lab_image"].ravel()])
+    resumed = next(SSLBatches(train, lab_idx, 100, 0, 7))
+    for k in ("lab_image", "lab_label", "unl_image", "unl2_image"):
+        np.testing.assert_array_equal(resumed[k], batches[7][k])
+    assert not np.array_equal(batches[0]["lab_image"], batches[1]["lab_image"])  # Reshuffled.
 
 
 def test_weight_norm_data_dependent_init_unit_variance():

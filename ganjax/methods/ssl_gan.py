@@ -349,34 +349,30 @@ def accuracy(
 
 
 class SSLBatches:
-    """Labeled (re-tiled to the unlabeled size, reshuffled every pass), unlabeled, and a second
-    independently shuffled unlabeled stream; all resumable from any step."""
+    """Per step: a labeled batch holding each labeled image at most once
+    (`labeled.LabeledOrder`, the paper's draw), an unlabeled batch, and a second, independently
+    shuffled unlabeled batch (G's feature matching); all pure functions of (seed, step), so a
+    run resumes exactly from any step."""
 
     def __init__(self, train, lab_idx, batch_size, seed, start_step):
-        n = len(train["image"])
-        tiled = labeled.tile_to(lab_idx, max(n, batch_size))
-        lab = {"image": train["image"][tiled], "label": train["label"][tiled]}
-        self.lab = BatchIterator(
-            lab,
-            batch_size=batch_size,
-            seed=seed,
-            start_step=start_step,
-            keys=("image", "label"),
-            stream="ssl_labeled_order",
-        )
+        self.train, self.lab_idx = train, np.asarray(lab_idx)
+        self.lab = labeled.LabeledOrder(len(self.lab_idx), batch_size, seed)
         kw = dict(batch_size=batch_size, seed=seed, start_step=start_step)
         self.unl = BatchIterator(train, stream="ssl_unlabeled_order", **kw)
         self.unl2 = BatchIterator(train, stream="ssl_unlabeled2_order", **kw)
         self.steps_per_epoch = self.unl.steps_per_epoch
+        self.step = start_step
 
     def __iter__(self):
         return self
 
     def __next__(self):
-        lab, unl, unl2 = next(self.lab), next(self.unl), next(self.unl2)
+        rows = self.lab_idx[self.lab.positions(self.step)]
+        self.step += 1
+        unl, unl2 = next(self.unl), next(self.unl2)
         return {
-            "lab_image": lab["image"][0],
-            "lab_label": lab["label"][0],
+            "lab_image": self.train["image"][rows],
+            "lab_label": self.train["label"][rows],
             "unl_image": unl["image"][0],
             "unl2_image": unl2["image"][0],
         }
