@@ -44,6 +44,7 @@ STREAMS = (
     "synthesis_pool",  # synthesis.py: the unlabeled pool of the "shift" strategy.
     "attribute_grid_rows",  # experiments/attributes.py: the images of editing grids.
     "posthoc_heldout",  # posthoc_encoder.py: held-out latents of the encoder's check.
+    "ema_batch_stats",  # ema_batch_stats.py: batches that set EMA batch-norm stats (index: net).
 )
 
 

@@ -104,14 +104,19 @@ class ConditionalGAN(GAN):
         return super().create_state(data, key, steps_per_epoch, num_steps)
 
     # -- outputs ----------------------------------------------------------------------------
-    def generator(self, state, data, use_ema=True) -> Generator:
-        gen = super().generator(state, data, use_ema)
-        ema = gen.weights == "ema"
+    def _generator(self, state, data, ema, collections) -> Generator:
+        gen = super()._generator(state, data, ema, collections)
         k = self.num_classes(data)
         gen.num_classes = k
-        gen.generate_labeled = functools.partial(_generate_labeled, state, use_ema=ema)
-        gen.generate = functools.partial(_generate_balanced, state, num_classes=k, use_ema=ema)
+        kw = dict(use_ema=ema, collections=collections)
+        gen.generate_labeled = functools.partial(_generate_labeled, state, **kw)
+        gen.generate = functools.partial(_generate_balanced, state, num_classes=k, **kw)
         return gen
+
+    def stats_inputs(self, data, key, batch_size):
+        """Latents and class-balanced labels (row i: class i mod K) for the EMA statistics."""
+        (z,) = super().stats_inputs(data, key, batch_size)
+        return z, jnp.arange(batch_size, dtype=jnp.int32) % self.num_classes(data)
 
     def sample_grid(self, state, data, key):
         """One row per class, the same latents in every row."""
@@ -171,11 +176,12 @@ class ConditionalGAN(GAN):
 
 
 @functools.partial(jax.jit, static_argnames=("use_ema",))
-def _generate_labeled(state, z, labels, use_ema=True):
-    return generate(state, z, jnp.asarray(labels, jnp.int32), use_ema=use_ema)
+def _generate_labeled(state, z, labels, use_ema=True, collections=None):
+    labels = jnp.asarray(labels, jnp.int32)
+    return generate(state, z, labels, use_ema=use_ema, collections=collections)
 
 
 @functools.partial(jax.jit, static_argnames=("num_classes", "use_ema"))
-def _generate_balanced(state, z, num_classes, use_ema=True):
+def _generate_balanced(state, z, num_classes, use_ema=True, collections=None):
     labels = jnp.arange(z.shape[0], dtype=jnp.int32) % num_classes
-    return generate(state, z, labels, use_ema=use_ema)
+    return generate(state, z, labels, use_ema=use_ema, collections=collections)

@@ -29,7 +29,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from ganjax import losses, models, optim
+from ganjax import ema_batch_stats, losses, models, optim, rng
 from ganjax.data import BatchIterator, load_split, to_float_images
 from ganjax.methods.base import Batch, Data, Generator, Method
 from ganjax.methods.d_regularization import DRegularization
@@ -253,10 +253,16 @@ class GAN(Method):
 
     # -- outputs ----------------------------------------------------------------------------
     def generator(self, state: TrainState, data: Data, use_ema: bool = True) -> Generator:
+        """G for sampling and scoring: its EMA weights when EMA is on, with batch-norm statistics
+        recomputed for them (`ema_generator_collections`), else the raw weights and statistics."""
         ema = bool(use_ema and state.ema_decay > 0)
+        collections = self.ema_generator_collections(state, data) if ema else None
+        return self._generator(state, data, ema, collections)
+
+    def _generator(self, state, data, ema: bool, collections) -> Generator:
         c = self.config.model
         return Generator(
-            functools.partial(generate, state, use_ema=ema),
+            functools.partial(generate, state, use_ema=ema, collections=collections),
             c.latent_dim,
             c.latent_dist,
             tuple(data.image_shape),
@@ -266,12 +272,43 @@ class GAN(Method):
             state,
         )
 
+    def stats_inputs(self, data: Data, key: jax.Array, batch_size: int) -> tuple:
+        """G's inputs for one batch of the EMA batch-norm recomputation: prior latents."""
+        c = self.config.model
+        return (models.sample_latents(key, batch_size, c.latent_dim, c.latent_dist),)
+
+    def ema_generator_collections(self, state: TrainState, data: Data) -> dict:
+        """G's collections for its EMA weights, batch-norm statistics recomputed.
+
+        `ema_batch_stats.NUM_BATCHES` batches of `config.train.batch_size` generator inputs
+        (`stats_inputs`), batch k from fold_in(key, k) with the key of the run seed's
+        "ema_batch_stats" stream, index 0 (ganjax/rng.py); see ganjax/ema_batch_stats.py.
+        """
+        key = rng.key(self.config.seed, "ema_batch_stats", 0)
+        b = int(self.config.train.batch_size)
+        per_batch = [
+            self.stats_inputs(data, jax.random.fold_in(key, k), b)
+            for k in range(ema_batch_stats.NUM_BATCHES)
+        ]
+        batches = tuple(jnp.stack(x) for x in zip(*per_batch))  # Each [K, B, ...].
+        return ema_batch_stats.recompute_batch_stats(state[G], state.ema[G], batches)
+
 
 @functools.partial(jax.jit, static_argnames=("use_ema",))
 def generate(
-    state: TrainState, z: jax.Array, labels: jax.Array | None = None, use_ema: bool = True
+    state: TrainState,
+    z: jax.Array,
+    labels: jax.Array | None = None,
+    use_ema: bool = True,
+    collections: dict | None = None,
 ) -> jax.Array:
-    """Images in [-1, 1] from latents `z` (and labels, for a conditional G), inference mode."""
+    """Images in [-1, 1] from latents `z` (and labels, for a conditional G), inference mode.
+
+    `collections` replaces G's own (its batch-norm statistics): pass
+    `GAN.ema_generator_collections` with `use_ema`, since the raw running statistics belong to
+    the raw weights. Without them the EMA weights run with the raw statistics.
+    """
     g = state[G]
     inputs = (z,) if labels is None else (z, labels)
-    return g.apply(*inputs, params=state.params(G, use_ema), train=False)[0]
+    params = state.params(G, use_ema)
+    return g.apply(*inputs, params=params, collections=collections, train=False)[0]

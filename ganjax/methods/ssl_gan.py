@@ -21,7 +21,7 @@ import numpy as np
 import optax
 from absl import logging
 
-from ganjax import losses, models, optim, rng
+from ganjax import ema_batch_stats, losses, models, optim, rng
 from ganjax.data import BatchIterator, labeled, load_split, to_float_images
 from ganjax.methods.base import Batch, Data, Generator, Method
 from ganjax.methods.d_regularization import DRegularization
@@ -280,15 +280,17 @@ class SemiSupervisedGAN(Method):
         test, idx, train = data.splits["test"], data.splits["index"], data.train
         k = len(data.info["labeled_class_counts"])
         out = {}
+        # The EMA D classifies with batch-norm statistics recomputed for its weights.
+        ema_coll = self.ema_discriminator_collections(state, data)
         for use_ema, prefix in ((False, ""), (True, "ema_")):
-            val = idx["val"]
+            val, coll = idx["val"], ema_coll if use_ema else None
             out[f"{prefix}val_accuracy"] = (
-                accuracy(state, test["image"][val], test["label"][val], k, use_ema)
+                accuracy(state, test["image"][val], test["label"][val], k, use_ema, coll)
                 if len(val)
                 else float("nan")
             )
             out[f"{prefix}test_accuracy"] = accuracy(
-                state, test["image"][idx["test"]], test["label"][idx["test"]], k, use_ema
+                state, test["image"][idx["test"]], test["label"][idx["test"]], k, use_ema, coll
             )
         lab = idx["labeled"]
         out["labeled_train_accuracy"] = accuracy(
@@ -306,6 +308,32 @@ class SemiSupervisedGAN(Method):
         )
         return out
 
+    def ema_discriminator_collections(self, state: TrainState, data: Data) -> dict | None:
+        """D's collections for its EMA weights, batch-norm statistics recomputed (None: no EMA).
+
+        `ema_batch_stats.NUM_BATCHES` batches of `config.train.batch_size` training images
+        (rows drawn without replacement, when the set is large enough, from the run seed's
+        "ema_batch_stats" stream, index 1), D in training mode with its dropout and noise on
+        (key from the same stream, index 2); see ganjax/ema_batch_stats.py. D's running
+        statistics in training follow its labeled, unlabeled and fake passes; the EMA D
+        classifies real images, so its statistics are those of real training images.
+        """
+        if state.ema_decay <= 0 or not state[D].collections.get("batch_stats"):
+            return None
+        c, images = self.config, data.train["image"]
+        b, num = int(c.train.batch_size), ema_batch_stats.NUM_BATCHES
+        rows = rng.stream(c.seed, "ema_batch_stats", 1).choice(
+            len(images), b * num, replace=b * num > len(images)
+        )
+        x = to_float_images(jnp.asarray(images[rows])).reshape(num, b, *images.shape[1:])
+        return ema_batch_stats.recompute_batch_stats(
+            state[D],
+            state.ema[D],
+            (x,),
+            rng.key(c.seed, "ema_batch_stats", 2),
+            rng_names=("dropout", "noise"),
+        )
+
     def results(self, state, data, last_eval) -> dict[str, Any]:
         out = {
             "mode": self.mode,
@@ -320,10 +348,22 @@ class SemiSupervisedGAN(Method):
 
 
 @functools.partial(jax.jit, static_argnames=("num_classes", "use_ema"))
-def predict(state: TrainState, images: jax.Array, num_classes: int, use_ema: bool) -> jax.Array:
-    """Class predictions (argmax over the K real classes) in inference mode."""
+def predict(
+    state: TrainState,
+    images: jax.Array,
+    num_classes: int,
+    use_ema: bool,
+    collections: dict | None = None,
+) -> jax.Array:
+    """Class predictions (argmax over the K real classes) in inference mode.
+
+    `collections` replaces D's own: with `use_ema`, pass
+    `SemiSupervisedGAN.ema_discriminator_collections` (batch-norm statistics of the EMA weights).
+    """
     d = state[D]
-    (logits, _), _ = d.apply(to_float_images(images), params=state.params(D, use_ema), train=False)
+    params = state.params(D, use_ema)
+    x = to_float_images(images)
+    (logits, _), _ = d.apply(x, params=params, collections=collections, train=False)
     return jnp.argmax(logits[:, :num_classes], -1)
 
 
@@ -334,7 +374,13 @@ def generate(state: TrainState, z: jax.Array) -> jax.Array:
 
 
 def accuracy(
-    state, images: np.ndarray, labels: np.ndarray, num_classes: int, use_ema: bool, chunk: int = 500
+    state,
+    images: np.ndarray,
+    labels: np.ndarray,
+    num_classes: int,
+    use_ema: bool,
+    collections: dict | None = None,
+    chunk: int = 500,
 ) -> float:
     """Accuracy over a whole split, in fixed-size chunks (the last one padded)."""
     correct = 0
@@ -343,7 +389,7 @@ def accuracy(
         n = len(x)
         if n < chunk:
             x = np.concatenate([x, np.zeros((chunk - n, *x.shape[1:]), x.dtype)])
-        pred = np.asarray(predict(state, x, num_classes, use_ema))[:n]
+        pred = np.asarray(predict(state, x, num_classes, use_ema, collections))[:n]
         correct += int((pred == labels[start : start + n]).sum())
     return correct / len(images)
 
