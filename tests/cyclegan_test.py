@@ -30,6 +30,7 @@ from ganjax.methods.cyclegan import (
     UnpairedBatchIterator,
     translate_images,
 )
+from tests import fixtures
 from tests.train_test import tiny
 
 
@@ -48,6 +49,7 @@ def cg_run(mnist_dir, tmp_path_factory) -> pathlib.Path:
             "experiments.train",
             "--config=configs/fashion_mnist_cyclegan.py:tiny",
             f"--config.data.manual_dir={mnist_dir}",
+            f"--config.data.cache_dir={fixtures.tiny_classifier_cache(mnist_dir)}",
             f"--workdir={workdir}",
         ],
         capture_output=True,

@@ -181,3 +181,39 @@ def run_on_forced_devices(script: str, num_devices: int = 4, timeout: int = 600)
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+_TINY_CACHES: dict[str, pathlib.Path] = {}
+
+
+def tiny_classifier_cache(mnist_dir: pathlib.Path | str) -> pathlib.Path:
+    """A cache folder holding a trained tiny Fashion-MNIST classifier for `classifier:fashion_mnist`.
+
+    The `:tiny` translation configs evaluate with `classifier:fashion_mnist` (classifier_arg
+    "tiny"), and evaluation never trains a classifier by itself, so their tests point
+    `config.data.cache_dir` here. Trained once per process on the fixture data (as a user runs the
+    command the evaluation's error names), in a temporary folder removed when the process ends:
+    never the user's ~/.cache.
+    """
+    import atexit
+    import shutil
+    import tempfile
+
+    key = str(mnist_dir)
+    if key not in _TINY_CACHES:
+        from configs import fashion_mnist_classifier
+        from ganjax.evaluators import extractors
+
+        cache = pathlib.Path(tempfile.mkdtemp(prefix="ganjax-tiny-classifier-"))
+        atexit.register(shutil.rmtree, cache, ignore_errors=True)
+        data = fashion_mnist_classifier.get_config("tiny").data
+        data.manual_dir, data.cache_dir = key, str(cache)
+        extractors.train_classifier("fashion_mnist", data, "tiny")
+        _TINY_CACHES[key] = cache
+    return _TINY_CACHES[key]
+
+
+def uses_dataset_classifier(config) -> bool:
+    """Whether a config evaluates with `classifier:<dataset>` (needs a trained classifier)."""
+    spec = config.eval.get("extractor", "") or ""
+    return spec.startswith("classifier:") and "/" not in spec

@@ -24,6 +24,7 @@ from ganjax.evaluators.translation import SetEvaluator
 from ganjax.methods.pix2pix import D, G, PairedBatchIterator, Pix2Pix, translate_images
 from ganjax.models.patchgan import conditional_input
 from tests.metrics_test import refs  # noqa: F401, F811 (a fixture: pytorch-fid's FID)
+from tests import fixtures
 from tests.train_test import tiny
 
 
@@ -42,6 +43,7 @@ def p2p_run(mnist_dir, tmp_path_factory) -> pathlib.Path:
             "experiments.train",
             "--config=configs/fashion_mnist_pix2pix.py:tiny",
             f"--config.data.manual_dir={mnist_dir}",
+            f"--config.data.cache_dir={fixtures.tiny_classifier_cache(mnist_dir)}",
             f"--workdir={workdir}",
         ],
         capture_output=True,

@@ -47,6 +47,8 @@ METHOD_NAMES = sorted(methods.registered())
 def tiny(module, data_dir, **overrides):
     c = module.get_config("tiny")
     c.data.manual_dir = str(data_dir)
+    if fixtures.uses_dataset_classifier(c):  # Trained beforehand: evaluation never trains one.
+        c.data.cache_dir = str(fixtures.tiny_classifier_cache(data_dir))
     for key, value in overrides.items():
         node = c
         *path, last = key.split(".")
@@ -62,6 +64,8 @@ def example_config(name: str, data_dir):
     module = importlib.import_module(path.removesuffix(".py").replace("/", "."))
     c = module.get_config(arg or None)
     c.data.manual_dir = str(data_dir)
+    if fixtures.uses_dataset_classifier(c):  # Trained beforehand: evaluation never trains one.
+        c.data.cache_dir = str(fixtures.tiny_classifier_cache(data_dir))
     c.method = name
     return c
 

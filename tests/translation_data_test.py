@@ -152,6 +152,7 @@ def test_paired_archive_equals_folder(tmp_path, suffix):
 def test_paired_missing_dataset_and_split(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # ./datasets is one of the default roots.
     monkeypatch.setenv("GANJAX_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))  # Not the real facades set up in ~.
     with pytest.raises(DatasetNotFoundError) as info:
         translation.load_paired("facades", "train")
     message = str(info.value)
