@@ -187,7 +187,7 @@ _TINY_CACHES: dict[str, pathlib.Path] = {}
 
 
 def tiny_classifier_cache(mnist_dir: pathlib.Path | str) -> pathlib.Path:
-    """A cache folder holding a trained tiny Fashion-MNIST classifier for `classifier:fashion_mnist`.
+    """A cache folder holding a trained tiny Fashion-MNIST classifier (`classifier:fashion_mnist`).
 
     The `:tiny` translation configs evaluate with `classifier:fashion_mnist` (classifier_arg
     "tiny"), and evaluation never trains a classifier by itself, so their tests point
