@@ -208,10 +208,9 @@ def test_short_ssl_run_learns_a_separable_problem(mnist_dir, tmp_path):
     print({k: r[k] for k in ("test_accuracy", "ema_test_accuracy", "labeled_train_accuracy")})
     assert r["test_accuracy"] > 0.5 and r["ema_test_accuracy"] > 0.3  # Chance is 0.1.
     info = json.loads((tmp_path / "data_info.json").read_text())
-    assert (
-        info["labeled_class_counts"] == [2] * 10
-        and info["num_validation"] == info["num_test"] == 32
-    )  # 64 test images, half held out
+    assert info["labeled_class_counts"] == [2] * 10
+    # The paper's protocol: every test image is tested, none held out for validation.
+    assert (info["num_validation"], info["num_test"]) == (0, 64)
     assert (tmp_path / "accuracy_curves.png").exists() and list(
         (tmp_path / "samples").glob("*.png")
     )
@@ -245,6 +244,7 @@ def test_paper_configs_hold_the_papers_settings():
         m.train.batch_size,
         m.train.num_epochs,
     ) == (0.003, 0.5, 0.5, 100, 300)
+    assert (m.data.val_fraction, m.data.max_test_examples, m.model.ema_decay) == (0, 0, 0.9999)
     c = cifar10_ssl.get_config()
     assert (
         tuple(c.model.d_widths),
@@ -425,3 +425,35 @@ def test_every_discriminator_pass_has_its_own_dropout_and_noise(mnist_dir):
     for stream in ("dropout", "noise"):
         keys = [call[stream] for call in seen]
         assert len(set(keys)) == len(keys), stream
+
+
+def test_generator_step_draws_its_own_latents(monkeypatch):
+    """The paper's code samples G anew in its G update: D's fakes and G's fakes are two draws."""
+    from ganjax.methods import ssl_gan
+
+    c = mnist_ssl.get_config("tiny")
+    method = methods.get_method(c)
+    images = np.random.default_rng(0).integers(0, 256, (60, 28, 28, 1), dtype=np.uint8)
+    info = {"image_shape": [28, 28, 1], "labeled_class_counts": [2] * 10}
+    data = methods.Data((28, 28, 1), info, {"train": {"image": images}})
+    state = method.create_state(data, jax.random.key(0), 10, 100)
+    draws = []
+    real_sample = ssl_gan.models.sample_latents
+
+    def recording(*args, **kwargs):
+        z = real_sample(*args, **kwargs)
+        draws.append(np.asarray(z))
+        return z
+
+    monkeypatch.setattr(ssl_gan.models, "sample_latents", recording)
+    b = c.train.batch_size
+    batch = {
+        "lab_image": images[:b],
+        "lab_label": np.arange(b) % 10,
+        "unl_image": images[:b],
+        "unl2_image": images[-b:],
+    }
+    with jax.disable_jit():
+        method.train_step(state, batch, jax.random.key(1))
+    assert len(draws) == 2 and draws[0].shape == draws[1].shape
+    assert not np.allclose(draws[0], draws[1])

@@ -223,10 +223,13 @@ class SemiSupervisedGAN(Method):
             parts["train_accuracy"] = jnp.mean(jnp.argmax(lab_logits[:, :num_real], -1) == y_lab)
             return loss + penalty, ({**parts, **pen_metrics}, coll)
 
-        z = models.sample_latents(z_key, b, c.model.latent_dim, c.model.latent_dist)
-        fake = None
-        if not self.supervised_only:
-            fake, g_vjp, g_coll = jax.vjp(lambda p: g.apply(z, params=p), g.params, has_aux=True)
+        # D's fakes and G's fakes are separate draws, as in the paper's code (each of its two
+        # Theano functions samples the generator anew).
+        z_d, z_g = (
+            models.sample_latents(k, b, c.model.latent_dim, c.model.latent_dist)
+            for k in jax.random.split(z_key)
+        )
+        fake = None if self.supervised_only else g.apply(z_d)[0]
         (d_loss, (parts, d_coll)), d_grads = jax.value_and_grad(d_loss_fn, has_aux=True)(
             d.params, None if fake is None else jax.lax.stop_gradient(fake)
         )
@@ -252,6 +255,7 @@ class SemiSupervisedGAN(Method):
                 logit = losses.gan_logit(fake_logits, extra_class=self.extra_class)
                 return jax.nn.softplus(-logit).mean()
 
+            fake, g_vjp, g_coll = jax.vjp(lambda p: g.apply(z_g, params=p), g.params, has_aux=True)
             g_loss, fake_grads = jax.value_and_grad(g_loss_fn)(fake)
             (g_grads,) = g_vjp(fake_grads)
             g = g.apply_gradients(g_grads, g_coll)
