@@ -70,12 +70,17 @@ def _check_run(config) -> None:
 
 
 def _parts(workdir: pathlib.Path, use_ema: bool):
-    """(state, config, data, the weights name) of the run to invert."""
+    """(state, config, data, the weights name, G's collections for them) of the run to invert.
+
+    With EMA weights, G's batch-norm statistics are recomputed for them
+    (`GAN.ema_generator_collections`, as the run's own samples and FID use); raw weights keep
+    G's running statistics (None)."""
     config, _ = sampling.read_run(workdir)
     _check_run(config)
     state, config, method, data = sampling.restore_run(workdir)
     ema = bool(use_ema and state.ema_decay > 0)
-    return state, config, data, "ema" if ema else "raw"
+    collections = method.ema_generator_collections(state, data) if ema else None
+    return state, config, data, "ema" if ema else "raw", collections
 
 
 def _encoder(config, data, features: int) -> DCGANEncoder:
@@ -106,6 +111,8 @@ def encoder_inputs(state, config, weights: str, settings: Settings) -> dict[str,
             "config": stage_keys.key(stage_keys.config_inputs(config)),
             "step": int(state.step),
             "weights": weights,
+            # EMA weights run with batch-norm statistics recomputed for them (see _parts).
+            "batch_stats": "recomputed for the EMA weights" if use_ema else "running",
             "weights_sha256": stage_keys.arrays_key(
                 {"params": state.params("generator", use_ema), **state["generator"].collections}
             ),
@@ -128,7 +135,7 @@ def train(
     workdir = pathlib.Path(workdir)
     out = workdir / SUBDIR
     path = record_path(workdir)
-    state, config, data, weights = _parts(workdir, settings.use_ema)
+    state, config, data, weights, g_coll = _parts(workdir, settings.use_ema)
     inputs = encoder_inputs(state, config, weights, settings)
     if overwrite and stage_keys.mismatch(out, inputs):
         logging.info("Deleting the post-hoc encoder of other settings in %s", out)
@@ -164,7 +171,7 @@ def train(
         z = models.sample_latents(
             jax.random.fold_in(loop_key, i), settings.batch_size, latent_dim, dist
         )
-        x = jax.lax.stop_gradient(generate(state, z, use_ema=use_ema))
+        x = jax.lax.stop_gradient(generate(state, z, use_ema=use_ema, collections=g_coll))
 
         def loss_fn(params):
             (mean, _), coll = enc.apply(x, params=params)
@@ -193,7 +200,7 @@ def train(
     # Held-out latent error on fresh samples (a stream the training never draws from).
     heldout_key = rng.key(settings.seed, "posthoc_heldout")
     z = models.sample_latents(heldout_key, 1000, latent_dim, dist)
-    mean = enc.apply(generate(state, z, use_ema=use_ema), train=False)[0][0]
+    mean = enc.apply(generate(state, z, use_ema=use_ema, collections=g_coll), train=False)[0][0]
     record = {
         "settings": dataclasses.asdict(settings),
         "key": key,
@@ -257,7 +264,7 @@ def load_code_space(workdir: str | pathlib.Path, refine_steps: int | None = None
     s = Settings(**json.loads(path.read_text())["settings"])
     if refine_steps is not None:
         s = dataclasses.replace(s, refine_steps=refine_steps)
-    state, config, data, weights = _parts(workdir, s.use_ema)
+    state, config, data, weights, g_coll = _parts(workdir, s.use_ema)
     encoder = _encoder(config, data, s.features)
     target = _encoder_state(encoder, data.image_shape, s, jax.random.key(0))
     checkpointer = checkpointing.Checkpointer(workdir / SUBDIR, async_save=False)
@@ -269,7 +276,7 @@ def load_code_space(workdir: str | pathlib.Path, refine_steps: int | None = None
     d = state["discriminator"]
 
     def gen_fn(z):
-        return generate(state, z, use_ema=use_ema)
+        return generate(state, z, use_ema=use_ema, collections=g_coll)
 
     def feat_fn(x):
         return d.apply(x, train=False, return_features=True)[0][1]

@@ -126,3 +126,42 @@ def test_runs_that_cannot_take_a_posthoc_encoder(tmp_path):
         code_space.load_code_space(run)
     with pytest.raises(FileNotFoundError, match="not a ganjax run"):
         code_space.load_code_space(tmp_path / "nothing")
+
+
+def test_encoder_inverts_the_ema_generator_with_its_own_batch_statistics(
+    mnist_dir, tmp_path, monkeypatch
+):
+    """The EMA weights run with batch-norm statistics recomputed for them, as the run's samples
+    and FID do (GAN.ema_generator_collections), in training, held-out scoring and code spaces."""
+    from configs import fashion_mnist_dcgan
+    from ganjax import sampling, train
+
+    c = fashion_mnist_dcgan.get_config("tiny")
+    c.data.manual_dir = str(mnist_dir)
+    c.data.cache_dir = str(tmp_path / "cache")
+    c.model.ema_decay = 0.5
+    c.eval.fid_every_steps = 0
+    run = tmp_path / "run"
+    train.train_and_evaluate(c, run)
+    state, _, method, data = sampling.restore_run(run)
+    want = method.ema_generator_collections(state, data)
+    raw = state["generator"].collections
+    assert not all(np.allclose(a, b) for a, b in zip(jax.tree.leaves(want), jax.tree.leaves(raw)))
+    seen = []
+    real_generate = posthoc_encoder.generate
+
+    def recording(*args, **kwargs):
+        seen.append(kwargs.get("collections"))
+        return real_generate(*args, **kwargs)
+
+    monkeypatch.setattr(posthoc_encoder, "generate", recording)
+    settings = posthoc_encoder.Settings(steps=2, batch_size=4, features=8, refine_steps=1)
+    posthoc_encoder.train(run, settings)
+    code_space.load_code_space(run).encode(np.zeros((2, *data.image_shape), np.uint8))
+    assert len(seen) >= 3
+    for got in seen:
+        assert got is not None
+        for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(want), strict=True):
+            np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-6)
+    inputs = posthoc_encoder.encoder_inputs(state, method.config, "ema", settings)
+    assert inputs["generator"]["batch_stats"] == "recomputed for the EMA weights"
