@@ -28,6 +28,13 @@ _TORCH = flags.DEFINE_bool(
     False,
     "Also time the PyTorch reference of each model (needs torch) and print the ratio.",
 )
+_TORCH_SCRIPT = flags.DEFINE_string(
+    "torch_script",
+    None,
+    "With --torch: a standalone PyTorch script to time instead of experiments/torch_reference.py, "
+    "run as `python SCRIPT BATCH STEPS WARMUP` (docs/performance.md's dcgan64 figures used the "
+    "project's shared bench/torch_dcgan64.py).",
+)
 _IMPL = flags.DEFINE_enum(
     "conv_transpose_impl",
     None,
@@ -77,7 +84,11 @@ def main(argv):
         print(json.dumps(row), flush=True)
         if _TORCH.value:
             ref = benchmarking.run_torch_reference(
-                model, _BATCH.value, steps=_STEPS.value, warmup=_WARMUP.value
+                model,
+                _BATCH.value,
+                steps=_STEPS.value,
+                warmup=_WARMUP.value,
+                script=_TORCH_SCRIPT.value,
             )
             print(json.dumps(ref), flush=True)
             if "images_per_sec" in ref:

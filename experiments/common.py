@@ -10,7 +10,7 @@ from absl import flags, logging
 
 from ganjax.checkpointing import CheckpointError
 from ganjax.data import DatasetNotFoundError
-from ganjax.train import NonFiniteError
+from ganjax.loop_utils import NonFiniteError
 
 # Errors whose message already says what went wrong and how to fix it: print it, exit 1.
 USER_ERRORS = (DatasetNotFoundError, CheckpointError, NonFiniteError, ValueError, OSError)

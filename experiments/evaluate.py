@@ -9,6 +9,7 @@ and prints one table. --real evaluates the real-vs-real floor alone.
 
 from absl import app, flags
 
+from configs import base
 from experiments import common
 from ganjax import evaluation, host
 from ganjax.evaluators import extractors, reference_stats
@@ -58,6 +59,7 @@ def main(argv):
             inception_weights=_WEIGHTS.value,
             reference_stats=_STATS.value,
             fid_batch_size=_BATCH.value,
+            eval_defaults=base.get_base_config().eval,
         )
     except ERRORS as e:
         common.fail(e)

@@ -12,7 +12,7 @@ from absl import app, flags, logging
 from ml_collections import config_flags
 
 from experiments import common
-from ganjax import host, runner
+from ganjax import host, tasks
 
 _CONFIG = config_flags.DEFINE_config_file(
     "config", None, "Experiment config file.", lock_config=True
@@ -34,7 +34,7 @@ def main(argv):
         host.tune_allocator(single_arena=host.wants_single_arena(_CONFIG.value.model.name)),
     )
     try:
-        results = runner.train_and_evaluate(
+        results = tasks.train_and_evaluate(
             _CONFIG.value, _WORKDIR.value, num_devices=_NUM_DEVICES.value
         )
     except common.USER_ERRORS as e:

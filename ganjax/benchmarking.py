@@ -13,7 +13,7 @@ import jax
 import ml_collections
 import numpy as np
 
-from ganjax import host, parallel, train
+from ganjax import host, loop_utils, parallel
 
 # name -> (config factory, image shape)
 BENCHMARKS: dict[str, tuple[Callable[[], ml_collections.ConfigDict], tuple[int, int, int]]] = {}
@@ -43,7 +43,7 @@ def _dcgan28():
 
 @register("dcgan64", (64, 64, 3))
 def _dcgan64():
-    """The standard DCGAN-64 (nz 100, ngf = ndf = 64), as ../shared/bench/torch_dcgan64.py."""
+    """The standard DCGAN-64 (nz 100, ngf = ndf = 64), as the PyTorch bench/torch_dcgan64.py."""
     from configs import celeba_dcgan
 
     c = celeba_dcgan.get_config("64")
@@ -160,7 +160,7 @@ def _setup(config, image_shape, batch, mesh, rng):
     return (
         state,
         sharded,
-        train.jit_step(method.train_step, mesh, state_sharding, method.batch_axis),
+        loop_utils.jit_step(method.train_step, mesh, state_sharding, method.batch_axis),
     )
 
 
@@ -308,19 +308,22 @@ def run_inception(
     }
 
 
-def run_torch_reference(model: str, batch: int, *, steps: int, warmup: int) -> dict:
-    """Times the PyTorch version of `model` in a subprocess (../shared/bench/torch_dcgan64.py for
-    dcgan64 when present, else experiments/torch_reference.py). Returns its JSON row, or an
-    {"error": ...} row when torch or a reference for the model is missing."""
+def run_torch_reference(
+    model: str, batch: int, *, steps: int, warmup: int, script: str | None = None
+) -> dict:
+    """Times the PyTorch version of `model` in a subprocess (experiments/torch_reference.py, or
+    `script`, a standalone one run as `python script batch steps warmup`, e.g. the project's
+    shared bench/torch_dcgan64.py for dcgan64). Returns its JSON row, or an {"error": ...} row
+    when torch or a reference for the model is missing."""
     import json
     import pathlib
     import subprocess
     import sys
 
     repo = pathlib.Path(__file__).resolve().parents[1]
-    shared = repo.parent / "shared" / "bench" / "torch_dcgan64.py"
-    if model == "dcgan64" and shared.exists():
-        cmd = [sys.executable, str(shared), str(batch), str(steps), str(warmup)]
+    if script:
+        script = pathlib.Path(script).expanduser().resolve()  # It runs in the repository.
+        cmd = [sys.executable, str(script), str(batch), str(steps), str(warmup)]
     elif model == "inception":
         cmd = [sys.executable, "-m", "experiments.torch_inception", str(batch)]
     elif model in (

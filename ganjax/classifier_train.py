@@ -21,43 +21,10 @@ import numpy as np
 import optax
 from absl import logging
 
-from ganjax import metric_writers, optim, parallel
+from ganjax import metric_writers, parallel
 from ganjax.data import BatchIterator, load_split, prefetch, to_float_images
-from ganjax.models.classifier import ConvClassifier
-from ganjax.train import (
-    jit_step,
-    pull_metrics,
-    replicate_and_resume,
-    save_checkpoint,
-)
-from ganjax.train_state import ClassifierTrainState
-
-
-def create_classifier(model_cfg: ml_collections.ConfigDict, num_classes: int) -> ConvClassifier:
-    return ConvClassifier(
-        num_classes=num_classes,
-        widths=tuple(model_cfg.widths),
-        feature_dim=model_cfg.feature_dim,
-        dropout=model_cfg.dropout,
-    )
-
-
-def create_classifier_state(
-    config, image_shape, num_classes: int, key, steps_per_epoch: int, num_steps: int
-) -> ClassifierTrainState:
-    model = create_classifier(config.model, num_classes)
-    variables = jax.jit(functools.partial(model.init, train=False))(
-        key, jnp.zeros((2, *image_shape), jnp.float32)
-    )
-    tx = optim.create_optimizer(config.optim.d, steps_per_epoch, num_steps)
-    return ClassifierTrainState(
-        step=jnp.zeros((), jnp.int32),
-        params=variables["params"],
-        batch_stats=variables.get("batch_stats", {}),
-        opt_state=tx.init(variables["params"]),
-        apply_fn=model.apply,
-        tx=tx,
-    )
+from ganjax.loop_utils import jit_step, pull_metrics, replicate_and_resume, save_checkpoint
+from ganjax.train_state import ClassifierTrainState, create_classifier_state
 
 
 def classifier_train_step(state: ClassifierTrainState, batch, key):

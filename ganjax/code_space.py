@@ -85,4 +85,4 @@ def load_code_space(workdir: str | pathlib.Path, refine_steps: int | None = None
         )
     from ganjax import posthoc_encoder
 
-    return posthoc_encoder.load_code_space(workdir, refine_steps=refine_steps)
+    return CodeSpace(**posthoc_encoder.code_space_fields(workdir, refine_steps=refine_steps))

@@ -35,13 +35,12 @@ def _run_config(workdir: pathlib.Path) -> tuple[ml_collections.ConfigDict, tuple
 
 
 def _with_eval_defaults(
-    config: ml_collections.ConfigDict, overrides: dict[str, Any]
+    config: ml_collections.ConfigDict,
+    overrides: dict[str, Any],
+    defaults: ml_collections.ConfigDict | None,
 ) -> ml_collections.ConfigDict:
-    """Runs written before evaluation existed lack config.eval's new keys: take today's defaults."""
-    from configs import base
-
-    defaults = base.get_base_config().eval
-    for key, value in defaults.items():
+    """Runs written before evaluation existed lack config.eval's new keys: take `defaults`."""
+    for key, value in (defaults or {}).items():
         if key not in config.eval:
             config.eval[key] = value
     for key, value in overrides.items():
@@ -59,9 +58,14 @@ def evaluate_run(
     use_ema: bool = True,
     real_only: bool = False,
     num_devices: int | None = None,
+    eval_defaults: ml_collections.ConfigDict | None = None,
     **eval_overrides,
 ) -> tuple[pathlib.Path, dict[str, Any]]:
     """Evaluates a run folder; returns (path of the written JSON, the result).
+
+    `eval_defaults` fills the config.eval keys that a run written before they existed lacks
+    (experiments.evaluate passes today's, configs/base.py's; library code does not read
+    configs/). `eval_overrides` set config.eval keys (None or "": keep the run's).
 
     Raises:
       FileNotFoundError, sampling.NoGeneratorError, checkpointing.CheckpointError,
@@ -69,7 +73,7 @@ def evaluate_run(
     """
     workdir = pathlib.Path(workdir)
     config, image_shape = _run_config(workdir)
-    config = _with_eval_defaults(config, eval_overrides)
+    config = _with_eval_defaults(config, eval_overrides, eval_defaults)
     generator = None if real_only else sampling.restore_generator(workdir, step, use_ema)
     mesh = parallel.create_mesh(num_devices)
     evaluator = fid.SampleQualityEvaluator(

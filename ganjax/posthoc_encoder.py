@@ -245,13 +245,14 @@ def record_path(workdir: str | pathlib.Path) -> pathlib.Path:
     return pathlib.Path(workdir) / SUBDIR / "encoder.json"
 
 
-def load_code_space(workdir: str | pathlib.Path, refine_steps: int | None = None):
-    """The CodeSpace (ganjax/code_space.py) of a DCGAN run with a trained post-hoc encoder.
+def code_space_fields(
+    workdir: str | pathlib.Path, refine_steps: int | None = None
+) -> dict[str, Any]:
+    """The fields of the CodeSpace of a DCGAN run with a trained post-hoc encoder (encode_batch,
+    decode_batch, latent_dim, image_shape, config, source): ganjax/code_space.py builds it.
 
     `refine_steps` overrides the recorded number of latent optimization steps (0: the encoder's
     code alone)."""
-    from ganjax.code_space import CodeSpace
-
     workdir = pathlib.Path(workdir)
     config, _ = sampling.read_run(workdir)
     path = record_path(workdir)
@@ -295,7 +296,7 @@ def load_code_space(workdir: str | pathlib.Path, refine_steps: int | None = None
             box=config.model.latent_dist == "uniform",
         )
 
-    return CodeSpace(
+    return dict(
         encode_batch=encode_batch,
         decode_batch=jax.jit(gen_fn),
         latent_dim=int(config.model.latent_dim),

@@ -14,7 +14,7 @@ import pathlib
 
 import numpy as np
 
-from ganjax import runner
+from ganjax import tasks
 
 # (dataset, labels) -> (paper mean, paper std, unit)
 PAPER = {
@@ -45,7 +45,7 @@ def run_reproduction(config, workdir, num_seeds: int, *, with_baseline: bool = T
             c = copy.deepcopy(config)
             c.seed = config.seed + i
             c.loss.supervised_only = supervised_only
-            r = runner.train_and_evaluate(c, workdir / f"{name}_seed{c.seed}")
+            r = tasks.train_and_evaluate(c, workdir / f"{name}_seed{c.seed}")
             row[f"{name}_test_error"] = _error_in_unit(r["test_accuracy"], unit)
             row[f"{name}_ema_test_error"] = _error_in_unit(r["ema_test_accuracy"], unit)
             row[f"{name}_val_accuracy"] = r["val_accuracy"]

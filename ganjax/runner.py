@@ -1,26 +1,45 @@
 """One entry for every experiment: a domain classifier (`config.task = "classifier"`; with
-`config.model.name = "transfer"` a frozen-feature one), the synthetic-data pipeline
-(`config.task = "synthetic_pipeline"`), or a training method of the loop (`config.method`: gan,
-ssl_gan, cgan, vae_gan; ganjax/methods)."""
+`config.model.name = "transfer"` a frozen-feature one), a training method of the loop
+(`config.method`: gan, ssl_gan, cgan, vae_gan; ganjax/methods), or a task that the module
+implementing it registers (`register_task`; the synthetic-data pipeline, whose stages are runs
+of this runner). ganjax/tasks.py imports every such module: call its `train_and_evaluate`."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
+
+from ganjax.errors import ConfigError
+
+# (config, workdir, *, num_devices) -> results.
+TaskFn = Callable[..., dict[str, Any]]
+
+_TASKS: dict[str, TaskFn] = {}
+
+
+def register_task(name: str, fn: TaskFn) -> TaskFn:
+    """Makes `config.task = name` run `fn(config, workdir, num_devices=...)`."""
+    _TASKS[name] = fn
+    return fn
 
 
 def train_and_evaluate(config, workdir, *, num_devices: int | None = None) -> dict[str, Any]:
-    if config.get("task") == "synthetic_pipeline":
-        from ganjax import synthetic_pipeline
-
-        return synthetic_pipeline.run(config, workdir, num_devices=num_devices)
-    if config.get("task") == "classifier" and config.model.name == "transfer":
+    task = config.get("task")
+    if task in _TASKS:
+        return _TASKS[task](config, workdir, num_devices=num_devices)
+    if task == "classifier" and config.model.name == "transfer":
         from ganjax import transfer_classifier
 
         return transfer_classifier.train_and_evaluate(config, workdir, num_devices=num_devices)
-    if config.get("task") == "classifier":
+    if task == "classifier":
         from ganjax import classifier_train
 
         return classifier_train.train_and_evaluate(config, workdir, num_devices=num_devices)
+    if task:
+        raise ConfigError(
+            f"Unknown config.task '{task}'; choose classifier, {', '.join(sorted(_TASKS))} or "
+            "none (a training method). Library callers: run tasks through "
+            "ganjax.tasks.train_and_evaluate, which registers them all."
+        )
     from ganjax import train
 
     return train.train_and_evaluate(config, workdir, num_devices=num_devices)

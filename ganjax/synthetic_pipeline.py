@@ -38,7 +38,7 @@ from typing import Any
 import ml_collections
 from absl import logging
 
-from ganjax import code_space, stage_keys, synthesis
+from ganjax import code_space, runner, stage_keys, synthesis
 from ganjax.data import load_config_split
 from ganjax.data.synthetic import META, write_dataset
 
@@ -55,8 +55,6 @@ def _done(folder: pathlib.Path) -> dict[str, Any] | None:
 
 def _train(config, folder: pathlib.Path, inputs, num_devices) -> dict[str, Any]:
     """A training stage: its results when done under this key, else trains (or resumes) it."""
-    from ganjax import runner
-
     stage_keys.check([(folder.name, folder, inputs)], FIX)
     done = _done(folder)
     if done is not None:
@@ -276,3 +274,6 @@ def run(config: ml_collections.ConfigDict, workdir, *, num_devices: int | None =
         num_real,
     )
     return results
+
+
+runner.register_task("synthetic_pipeline", run)

@@ -9,12 +9,16 @@ them. `ClassifierTrainState` is the domain classifier's (ganjax/classifier_train
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Callable
 
 import flax.struct
 import jax
 import jax.numpy as jnp
 import optax
+
+from ganjax import optim
+from ganjax.models.classifier import create_classifier
 
 PyTree = Any
 
@@ -134,3 +138,23 @@ class ClassifierTrainState(flax.struct.PyTreeNode):
 
     def variables(self) -> dict[str, PyTree]:
         return {"params": self.params, "batch_stats": self.batch_stats}
+
+
+def create_classifier_state(
+    config, image_shape, num_classes: int, key, steps_per_epoch: int, num_steps: int
+) -> ClassifierTrainState:
+    """A fresh classifier state: `config.model`'s network and `config.optim.d`'s optimizer (the
+    layout checkpoints of a classifier run restore into)."""
+    model = create_classifier(config.model, num_classes)
+    variables = jax.jit(functools.partial(model.init, train=False))(
+        key, jnp.zeros((2, *image_shape), jnp.float32)
+    )
+    tx = optim.create_optimizer(config.optim.d, steps_per_epoch, num_steps)
+    return ClassifierTrainState(
+        step=jnp.zeros((), jnp.int32),
+        params=variables["params"],
+        batch_stats=variables.get("batch_stats", {}),
+        opt_state=tx.init(variables["params"]),
+        apply_fn=model.apply,
+        tx=tx,
+    )

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from configs import classifier_common, fashion_mnist_classifier
-from ganjax import classifier_train
 from ganjax.evaluators import extractors
-from ganjax.models.classifier import ConvClassifier
+from ganjax.models.classifier import ConvClassifier, create_classifier
+from tests import fixtures
 
 
 def test_classifier_shapes_for_28_32_64():
@@ -51,7 +51,7 @@ def test_classifier_extractor_names_weights_and_accuracy(tiny_classifier):
     feats, logits = extractors.features_fn(ex)(ex.variables, jnp.asarray(images))
     assert feats.shape == (5, 16) and logits.shape == (5, 10)
     # Same numbers as the trained classifier's own inference-mode forward pass.
-    model = classifier_train.create_classifier(json_config(tiny_classifier).model, 10)
+    model = create_classifier(json_config(tiny_classifier).model, 10)
     want_logits, want_feats = model.apply(
         ex.variables, jnp.asarray(images, jnp.float32) / 127.5 - 1.0, train=False
     )
@@ -80,10 +80,10 @@ def test_evaluation_never_trains_a_classifier_and_names_the_command(mnist_dir, t
         f"--workdir={workdir} --config.data.manual_dir={mnist_dir}"
     ) in str(e.value)
     # Trained on purpose (the command above, or the library call), it is found and not retrained.
-    assert extractors.train_classifier("fashion_mnist", data, "tiny") == workdir
+    assert fixtures.train_classifier("fashion_mnist", data, "tiny") == workdir
     stamp = (workdir / "results.json").stat().st_mtime_ns
     ex = extractors.create_extractor("classifier:fashion_mnist", data, classifier_arg="tiny")
-    again = extractors.train_classifier("fashion_mnist", data, "tiny")
+    again = fixtures.train_classifier("fashion_mnist", data, "tiny")
     assert again == workdir and (workdir / "results.json").stat().st_mtime_ns == stamp
     assert ex.num_classes == 10 and ex.input_shape == (28, 28, 1)
 
@@ -117,6 +117,8 @@ def test_bad_extractor_names_give_one_clear_message(tmp_path, tiny_gan_run):
 
 
 def test_every_dataset_has_a_classifier_config():
+    # ganjax names them in its "train it with" command without importing configs/.
+    assert extractors.CLASSIFIER_CONFIG_STEMS == classifier_common.CONFIG_STEMS
     for dataset, stem in classifier_common.CONFIG_STEMS.items():
         import importlib
 

@@ -183,6 +183,37 @@ def run_on_forced_devices(script: str, num_devices: int = 4, timeout: int = 600)
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+def classifier_config(dataset: str, data_cfg, arg: str = ""):
+    """configs/<stem>_classifier.py[:arg] with the data folders of `data_cfg` (a config.data)."""
+    import importlib
+
+    from configs import classifier_common
+
+    module = importlib.import_module(
+        f"configs.{classifier_common.CONFIG_STEMS[dataset]}_classifier"
+    )
+    res = data_cfg.get("image_size") or 0
+    c = module.get_config(
+        ",".join(filter(None, [arg, f"res={res}" if dataset == "celeb_a" and res else ""])) or None
+    )
+    for key in ("manual_dir", "tfds_data_dir", "cache_dir"):
+        c.data[key] = data_cfg.get(key, c.data[key])
+    return c
+
+
+def train_classifier(dataset: str, data_cfg, arg: str = "") -> pathlib.Path:
+    """Trains `classifier:<dataset>` into the cache folder evaluation looks in, unless done:
+    what the command of `extractors.train_command` does, as a library call (evaluation never
+    trains a classifier by itself)."""
+    from ganjax import classifier_train
+    from ganjax.evaluators import extractors
+
+    workdir = extractors.classifier_cache_dir(data_cfg, dataset, arg)
+    if not (workdir / "results.json").exists():
+        classifier_train.train_and_evaluate(classifier_config(dataset, data_cfg, arg), workdir)
+    return workdir
+
+
 _TINY_CACHES: dict[str, pathlib.Path] = {}
 
 
@@ -202,13 +233,12 @@ def tiny_classifier_cache(mnist_dir: pathlib.Path | str) -> pathlib.Path:
     key = str(mnist_dir)
     if key not in _TINY_CACHES:
         from configs import fashion_mnist_classifier
-        from ganjax.evaluators import extractors
 
         cache = pathlib.Path(tempfile.mkdtemp(prefix="ganjax-tiny-classifier-"))
         atexit.register(shutil.rmtree, cache, ignore_errors=True)
         data = fashion_mnist_classifier.get_config("tiny").data
         data.manual_dir, data.cache_dir = key, str(cache)
-        extractors.train_classifier("fashion_mnist", data, "tiny")
+        train_classifier("fashion_mnist", data, "tiny")
         _TINY_CACHES[key] = cache
     return _TINY_CACHES[key]
 

@@ -11,7 +11,7 @@ import math
 
 import pytest
 
-from ganjax import runner
+from ganjax import tasks
 from tests import real_data
 
 # (config module, argument, real data it reads, the config key naming where that data is)
@@ -48,7 +48,7 @@ def test_tiny_run_on_the_real_files(module, arg, dataset, tmp_path):
         real_data.require("inception")
         c.eval.extractor = "inception_v3"
     workdir = tmp_path / "run"
-    results = runner.train_and_evaluate(c, str(workdir))
+    results = tasks.train_and_evaluate(c, str(workdir))
     saved = json.loads((workdir / "results.json").read_text())
     assert saved.keys() == results.keys() or set(results) <= set(saved)
     assert not _finite_floats(saved), f"non-finite results: {_finite_floats(saved)}"

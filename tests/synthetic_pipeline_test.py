@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from configs import celeba_synthetic, fashion_mnist_synthetic
-from ganjax import runner, stage_keys
+from ganjax import stage_keys, tasks
 from ganjax.data import load_split
 from tests import fixtures
 
@@ -28,7 +28,7 @@ def _point_at(c, data_dir):
 def test_fashion_mnist_pipeline_runs_resumes_and_its_stage_commands_work(mnist_dir, tmp_path):
     c = fashion_mnist_synthetic.get_config("tiny,transfer")
     _point_at(c, mnist_dir)
-    results = runner.train_and_evaluate(c, tmp_path / "p")
+    results = tasks.train_and_evaluate(c, tmp_path / "p")
     test = load_split("fashion_mnist", "test", manual_dir=str(mnist_dir))
     for key in ("test_accuracy", "baseline_test_accuracy", "transfer_test_accuracy"):
         assert 0.0 <= results[key] <= 1.0
@@ -56,7 +56,7 @@ def test_fashion_mnist_pipeline_runs_resumes_and_its_stage_commands_work(mnist_d
         tmp_path / "p" / "classifier" / "results.json",
     ]
     before = {p: p.stat().st_mtime_ns for p in outputs}
-    again = runner.train_and_evaluate(c, tmp_path / "p")
+    again = tasks.train_and_evaluate(c, tmp_path / "p")
     assert again == results
     assert {p: p.stat().st_mtime_ns for p in outputs} == before
     for stage in ("generative", "synthetic", "labeled_real", "classifier", "transfer"):
@@ -68,7 +68,7 @@ def test_fashion_mnist_pipeline_runs_resumes_and_its_stage_commands_work(mnist_d
         changed = c.copy_and_resolve_references()
         changed.synthesis[name] = value
         with pytest.raises(stage_keys.StageMismatchError) as e:
-            runner.train_and_evaluate(changed, tmp_path / "p")
+            tasks.train_and_evaluate(changed, tmp_path / "p")
         assert f"synthesis.{name}: {c.synthesis[name]!r} -> {value!r}" in str(e.value)
         assert "  classifier:" in str(e.value)  # Downstream of the synthetic set too.
         assert "  baseline:" not in str(e.value)  # The real labels did not change.
@@ -76,7 +76,7 @@ def test_fashion_mnist_pipeline_runs_resumes_and_its_stage_commands_work(mnist_d
     changed = c.copy_and_resolve_references()
     changed.classifier.optim.d.learning_rate *= 2  # Only the classifier stages.
     with pytest.raises(stage_keys.StageMismatchError, match="optim.d.learning_rate") as e:
-        runner.train_and_evaluate(changed, tmp_path / "p")
+        tasks.train_and_evaluate(changed, tmp_path / "p")
     assert "  synthetic:" not in str(e.value) and "  baseline:" in str(e.value)
     assert {p: p.stat().st_mtime_ns for p in outputs} == before
     assert json.loads((tmp_path / "p" / "results.json").read_text()) == results
@@ -84,7 +84,7 @@ def test_fashion_mnist_pipeline_runs_resumes_and_its_stage_commands_work(mnist_d
     # checkpoint step, encoder), the same synthetic images; found done when run again.
     reuse = c.copy_and_resolve_references()
     reuse.generative_workdir, reuse.transfer = results["stages"]["generative"], False
-    other = runner.train_and_evaluate(reuse, tmp_path / "q")
+    other = tasks.train_and_evaluate(reuse, tmp_path / "q")
     assert "generative" not in other["stage_keys"]
     assert other["stage_keys"]["synthetic"] != results["stage_keys"]["synthetic"]
     identity = json.loads((tmp_path / "q" / "synthetic" / "stage.json").read_text())
@@ -93,7 +93,7 @@ def test_fashion_mnist_pipeline_runs_resumes_and_its_stage_commands_work(mnist_d
         load_split("synthetic", "train", manual_dir=other["stages"]["synthetic"])["image"],
         syn["image"],
     )
-    assert runner.train_and_evaluate(reuse, tmp_path / "q") == other
+    assert tasks.train_and_evaluate(reuse, tmp_path / "q") == other
     # The stage commands on the generative run, as a user runs them.
     gen = results["stages"]["generative"]
     env = {**os.environ, "JAX_PLATFORMS": "cpu"}
@@ -153,7 +153,7 @@ def test_celeba_pipeline_on_the_real_file_formats(tmp_path):
     _point_at(c, d)
     c.generative.data.cache_dir = c.data.cache_dir = str(tmp_path / "cache")
     c.classifier.data.cache_dir = str(tmp_path / "cache")
-    results = runner.train_and_evaluate(c, tmp_path / "p")
+    results = tasks.train_and_evaluate(c, tmp_path / "p")
     assert results["attribute"] == "Male" and results["num_test"] == 2
     assert results["num_labeled_total"] == 6  # 3 labeled faces per side.
     syn = load_split("synthetic", "train", manual_dir=results["stages"]["synthetic"])

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from configs import fashion_mnist_dcgan, fashion_mnist_gan
-from ganjax import checkpointing, losses, methods, sampling, train
+from ganjax import checkpointing, loop_utils, losses, methods, sampling, train
 from ganjax.data import pipeline, to_float_images
 from ganjax.methods.gan import GAN
 from tests import fixtures
@@ -254,7 +254,7 @@ def test_divergence_stops_with_clear_error_and_keeps_checkpoint(mnist_dir, tmp_p
     config = tiny(fashion_mnist_gan, mnist_dir, **{"train.num_steps": 12})
     config.optim.d.learning_rate = 1e30  # Certain to blow up after the first updates.
     config.optim.g.learning_rate = 1e30
-    with pytest.raises(train.NonFiniteError, match="learning_rate") as info:
+    with pytest.raises(loop_utils.NonFiniteError, match="learning_rate") as info:
         train.train_and_evaluate(config, tmp_path)
     assert "non-finite" in str(info.value)
     ckpt = checkpointing.Checkpointer(tmp_path)

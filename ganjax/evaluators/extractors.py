@@ -20,7 +20,6 @@ maps them to [-1, 1] and returns (features [B, D], logits [B, K]).
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import json
 import pathlib
 from typing import Any, Callable
@@ -28,11 +27,12 @@ from typing import Any, Callable
 import jax
 import jax.numpy as jnp
 import ml_collections
-from absl import logging
 
 from ganjax import checkpointing
 from ganjax.data import DATASETS
 from ganjax.evaluators import inception_weights
+from ganjax.models.classifier import create_classifier
+from ganjax.train_state import create_classifier_state
 
 PyTree = Any
 
@@ -179,64 +179,36 @@ def classifier_cache_dir(
     return pathlib.Path(data_cfg.cache_dir).expanduser() / "classifiers" / name
 
 
-def _classifier_config(
-    dataset: str, data_cfg: ml_collections.ConfigDict, arg: str
-) -> ml_collections.ConfigDict:
-    from configs import classifier_common
-
-    module = importlib.import_module(
-        f"configs.{classifier_common.CONFIG_STEMS[dataset]}_classifier"
-    )
-    res = data_cfg.get("image_size") or 0
-    c = module.get_config(
-        ",".join(filter(None, [arg, f"res={res}" if dataset == "celeb_a" and res else ""])) or None
-    )
-    for key in ("manual_dir", "tfds_data_dir", "cache_dir"):
-        c.data[key] = data_cfg.get(key, c.data[key])
-    return c
+# config.data.name -> the configs/<stem>_classifier.py that trains its classifier (the names of
+# configs/classifier_common.CONFIG_STEMS, which tests/classifier_test.py holds equal to these:
+# library code does not import configs/).
+CLASSIFIER_CONFIG_STEMS = {
+    "mnist": "mnist",
+    "fashion_mnist": "fashion_mnist",
+    "svhn_cropped": "svhn",
+    "cifar10": "cifar10",
+    "celeb_a": "celeba",
+}
 
 
 def train_command(dataset: str, data_cfg: ml_collections.ConfigDict, arg: str = "") -> str:
     """The command that trains `classifier:<dataset>` into the folder evaluation looks in."""
-    from configs import classifier_common
-
-    c = _classifier_config(dataset, data_cfg, arg)
     res = data_cfg.get("image_size") or 0
     config_arg = ",".join(filter(None, [arg, f"res={res}" if dataset == "celeb_a" and res else ""]))
-    stem = classifier_common.CONFIG_STEMS[dataset]
+    stem = CLASSIFIER_CONFIG_STEMS[dataset]
     cmd = (
         f"python -m experiments.train --config=configs/{stem}_classifier.py"
         + (f":{config_arg}" if config_arg else "")
         + f" --workdir={classifier_cache_dir(data_cfg, dataset, arg)}"
     )
-    for key in ("manual_dir", "tfds_data_dir", "cache_dir"):
-        if c.data.get(key) and key != "cache_dir":
-            cmd += f" --config.data.{key}={c.data[key]}"
+    for key in ("manual_dir", "tfds_data_dir"):  # The classifier configs' own are "".
+        if data_cfg.get(key):
+            cmd += f" --config.data.{key}={data_cfg[key]}"
     return cmd
-
-
-def train_classifier(
-    dataset: str, data_cfg: ml_collections.ConfigDict, arg: str = ""
-) -> pathlib.Path:
-    """Trains `configs/<dataset>_classifier.py` into its cache folder unless already done.
-
-    Called by scripts and tests on purpose; evaluation never trains a classifier by itself (it
-    stops with `train_command`).
-    """
-    workdir = classifier_cache_dir(data_cfg, dataset, arg)
-    if (workdir / "results.json").exists():
-        return workdir
-    from ganjax import classifier_train
-
-    logging.info("Training configs/%s_classifier.py into %s", dataset, workdir)
-    classifier_train.train_and_evaluate(_classifier_config(dataset, data_cfg, arg), workdir)
-    return workdir
 
 
 def load_classifier(workdir: str | pathlib.Path, name: str) -> FeatureExtractor:
     """The classifier trained in `workdir` as an extractor."""
-    from ganjax import classifier_train
-
     workdir = pathlib.Path(workdir).expanduser()
     paths = [workdir / n for n in ("config.json", "data_info.json", "results.json")]
     if not all(p.exists() for p in paths):
@@ -255,14 +227,14 @@ def load_classifier(workdir: str | pathlib.Path, name: str) -> FeatureExtractor:
         )
     results = json.loads(paths[2].read_text())
     image_shape = tuple(info["image_shape"])
-    target = classifier_train.create_classifier_state(
+    target = create_classifier_state(
         config, image_shape, info["num_classes"], jax.random.key(0), 1, 1
     )
     checkpointer = checkpointing.Checkpointer(workdir, async_save=False)
     state = checkpointer.restore(target)
     checkpointer.close()
     variables = jax.device_get(state.variables())
-    model = classifier_train.create_classifier(config.model, info["num_classes"])
+    model = create_classifier(config.model, info["num_classes"])
     return FeatureExtractor(
         name=name,
         weights=str(checkpointer.directory / str(int(state.step))),

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import flax.linen as nn
 import jax
+import ml_collections
 
 from ganjax.models.layers import BatchNorm, Conv
 
@@ -42,3 +43,13 @@ class ConvClassifier(nn.Module):
         h = nn.Dropout(self.dropout, deterministic=not train)(features)
         logits = nn.Dense(self.num_classes)(h)
         return logits, features
+
+
+def create_classifier(model_cfg: ml_collections.ConfigDict, num_classes: int) -> ConvClassifier:
+    """The ConvClassifier of a classifier config's `config.model`."""
+    return ConvClassifier(
+        num_classes=num_classes,
+        widths=tuple(model_cfg.widths),
+        feature_dim=model_cfg.feature_dim,
+        dropout=model_cfg.dropout,
+    )
