@@ -79,7 +79,7 @@ def main(argv):
                     conv_transpose_impl=_IMPL.value,
                     conv_impl=_CONV_IMPL.value,
                 )
-        except ValueError as e:
+        except common.USER_ERRORS as e:
             common.fail(e)
         print(json.dumps(row), flush=True)
         if _TORCH.value:

@@ -8,12 +8,11 @@ import sys
 
 from absl import flags, logging
 
-from ganjax.checkpointing import CheckpointError
-from ganjax.data import DatasetNotFoundError
-from ganjax.loop_utils import NonFiniteError
+from ganjax.errors import UserError
 
-# Errors whose message already says what went wrong and how to fix it: print it, exit 1.
-USER_ERRORS = (DatasetNotFoundError, CheckpointError, NonFiniteError, ValueError, OSError)
+# Errors whose message already says what went wrong and how to fix it: print it, exit 1. Every
+# other exception is a bug and keeps its traceback (ganjax/errors.py).
+USER_ERRORS = (UserError,)
 
 
 class _QuietLibraries(pylogging.Filter):

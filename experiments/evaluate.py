@@ -12,8 +12,6 @@ from absl import app, flags
 from configs import base
 from experiments import common
 from ganjax import evaluation, host
-from ganjax.evaluators import extractors, reference_stats
-from ganjax.sampling import NoGeneratorError
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "A folder written by experiments.train.")
 _NUM = flags.DEFINE_integer(
@@ -35,13 +33,6 @@ _STATS = flags.DEFINE_string("reference_stats", None, "An explicit reference sta
 _BATCH = flags.DEFINE_integer("batch_size", None, "Images per generation/extraction call.")
 flags.mark_flags_as_required(["workdir"])
 
-ERRORS = common.USER_ERRORS + (
-    NoGeneratorError,
-    extractors.ExtractorError,
-    reference_stats.ReferenceStatsError,
-)
-
-
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
@@ -61,7 +52,7 @@ def main(argv):
             fid_batch_size=_BATCH.value,
             eval_defaults=base.get_base_config().eval,
         )
-    except ERRORS as e:
+    except common.USER_ERRORS as e:
         common.fail(e)
     print(evaluation.format_table(result))
     print(f"Wrote {path}")

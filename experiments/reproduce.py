@@ -11,6 +11,7 @@ from ml_collections import config_flags
 
 from experiments import common
 from ganjax import host, methods, reproduce
+from ganjax.errors import ConfigError
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "An SSL config file.", lock_config=True)
 _WORKDIR = flags.DEFINE_string("workdir", None, "Output folder.")
@@ -27,7 +28,7 @@ def main(argv):
     )  # Before JAX starts.
     try:
         if methods.method_name(_CONFIG.value) != "ssl_gan":
-            raise ValueError(
+            raise ConfigError(
                 "experiments.reproduce takes a semi-supervised config (config.method = 'ssl_gan')"
             )
         reproduce.run_reproduction(

@@ -23,6 +23,7 @@ from absl import app, flags
 from experiments import common
 from ganjax import sampling
 from ganjax.data.translation import IMAGE_EXTENSIONS
+from ganjax.errors import BadFileError, IncompatibleRunError, MissingFileError
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "A pix2pix run folder (experiments.train).")
 _INPUT = flags.DEFINE_string("input", None, "An image file, or a folder of images.")
@@ -42,12 +43,12 @@ def input_files(path: str | pathlib.Path) -> list[pathlib.Path]:
     if path.is_dir():
         files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS)
         if not files:
-            raise FileNotFoundError(
+            raise MissingFileError(
                 f"{path} holds no images ({', '.join(IMAGE_EXTENSIONS)}); point --input at an "
                 "image or a folder of images."
             )
         return files
-    raise FileNotFoundError(f"--input={path} does not exist; give an image or a folder of them.")
+    raise MissingFileError(f"--input={path} does not exist; give an image or a folder of them.")
 
 
 def translate_files(
@@ -65,11 +66,11 @@ def translate_files(
 
     state, config, method, data = sampling.restore_run(workdir, step)
     if not isinstance(method, Pix2Pix):
-        raise ValueError(
+        raise IncompatibleRunError(
             f"{workdir} is a '{method.name}' run; experiments.translate needs a pix2pix run."
         )
     if direction and direction != config.data.direction:
-        raise ValueError(
+        raise IncompatibleRunError(
             f"{workdir} was trained {config.data.direction}; --direction={direction} needs a "
             f"run trained with --config.data.direction={direction}."
         )
@@ -82,7 +83,7 @@ def translate_files(
         try:
             image = Image.open(path).convert(mode)
         except OSError as e:
-            raise OSError(f"{path} is not a readable image ({e}); remove it or fix it.") from e
+            raise BadFileError(f"{path} is not a readable image ({e}); remove it or fix it.") from e
         original = image.size
         x = np.asarray(image.resize((size, size), Image.Resampling.BICUBIC), np.uint8)
         x = x.reshape(1, size, size, in_channels)

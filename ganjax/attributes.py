@@ -26,6 +26,7 @@ import re
 import numpy as np
 
 from ganjax import rng as rng_lib
+from ganjax.errors import ConfigError, DataError, MissingFileError
 
 _CLASS_SPEC = re.compile(r"^class=([0-9]+(?:,[0-9]+)*)(?::([0-9]+(?:,[0-9]+)*))?$")
 
@@ -55,7 +56,7 @@ def select_sides(data: dict[str, np.ndarray], spec: str) -> Sides:
     m = _CLASS_SPEC.match(spec)
     if m:
         if "label" not in data:
-            raise ValueError(f"--attribute={spec} needs class labels; this split has none")
+            raise ConfigError(f"--attribute={spec} needs class labels; this split has none")
         labels = np.asarray(data["label"])
         num_classes = int(labels.max()) + 1
         pos = _classes(m.group(1))
@@ -64,34 +65,34 @@ def select_sides(data: dict[str, np.ndarray], spec: str) -> Sides:
         )
         bad = [c for c in pos + neg if c >= num_classes]
         if bad:
-            raise ValueError(
+            raise ConfigError(
                 f"--attribute={spec}: class(es) {bad} out of range (the labels are 0.."
                 f"{num_classes - 1})"
             )
         if set(pos) & set(neg):
-            raise ValueError(
+            raise ConfigError(
                 f"--attribute={spec}: classes {sorted(set(pos) & set(neg))} on both sides"
             )
         sides = Sides(spec, np.isin(labels, pos), np.isin(labels, neg), f"classes {pos} vs {neg}")
     elif spec.startswith("class"):
-        raise ValueError(
+        raise ConfigError(
             f"--attribute={spec!r} is not a class spec: use class=3 (one class vs the rest), "
             "class=5,7,9 (a grouping vs the rest) or class=6:0 (class vs class)"
         )
     else:
         if "attributes" not in data:
-            raise ValueError(
+            raise ConfigError(
                 f"--attribute={spec}: this dataset has no named attributes (only CelebA does); for "
                 "labeled datasets use class=<c> (class vs rest) or class=<a>:<b>"
             )
         names = [str(n) for n in np.asarray(data["attribute_names"])]
         if spec not in names:
-            raise ValueError(f"Unknown attribute '{spec}'; CelebA's are: {', '.join(names)}")
+            raise ConfigError(f"Unknown attribute '{spec}'; CelebA's are: {', '.join(names)}")
         has = np.asarray(data["attributes"])[:, names.index(spec)] > 0
         sides = Sides(spec, has, ~has, f"{spec} vs not {spec}")
     for side, mask in (("positive", sides.positive), ("negative", sides.negative)):
         if not mask.any():
-            raise ValueError(f"--attribute={spec}: no images on the {side} side in this split")
+            raise DataError(f"--attribute={spec}: no images on the {side} side in this split")
     return sides
 
 
@@ -145,7 +146,7 @@ class AttributeVector:
     def load(cls, path: str | pathlib.Path) -> AttributeVector:
         path = pathlib.Path(path)
         if not path.exists():
-            raise FileNotFoundError(
+            raise MissingFileError(
                 f"No attribute vector at {path}; compute it with python -m experiments.attributes"
             )
         with np.load(path) as z:
@@ -165,7 +166,7 @@ def attribute_vector(
     codes = np.asarray(codes, np.float64)
     pos, neg = codes[positive], codes[negative]
     if len(pos) == 0 or len(neg) == 0:
-        raise ValueError(f"attribute '{name}': both sides need at least one code")
+        raise DataError(f"attribute '{name}': both sides need at least one code")
     return AttributeVector(
         name, pos.mean(0).astype(np.float32), neg.mean(0).astype(np.float32), len(pos), len(neg)
     )
@@ -176,7 +177,7 @@ def class_means(codes: np.ndarray, labels: np.ndarray, num_classes: int) -> np.n
     codes, labels = np.asarray(codes, np.float64), np.asarray(labels)
     missing = [c for c in range(num_classes) if not np.any(labels == c)]
     if missing:
-        raise ValueError(f"classes {missing} have no labeled images")
+        raise DataError(f"classes {missing} have no labeled images")
     return np.stack([codes[labels == c].mean(0) for c in range(num_classes)]).astype(np.float32)
 
 

@@ -32,6 +32,8 @@ from collections.abc import Sequence
 import jax
 import jax.numpy as jnp
 
+from ganjax.errors import ConfigError
+
 Array = jax.Array
 
 POLICIES = ("color", "translation", "cutout")
@@ -62,7 +64,7 @@ def parse_policy(policy: str) -> tuple[str, ...]:
 def _validate(names: Sequence[str], policy: object) -> tuple[str, ...]:
     for name in names:
         if name not in POLICIES:
-            raise ValueError(
+            raise ConfigError(
                 f"Unknown DiffAugment op {name!r} in config.data.augment={policy!r}; allowed "
                 f"ops are {', '.join(POLICIES)} (comma-separated, or '' for none)."
             )

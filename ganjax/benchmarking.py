@@ -14,6 +14,7 @@ import ml_collections
 import numpy as np
 
 from ganjax import host, loop_utils, parallel
+from ganjax.errors import ConfigError
 
 # name -> (config factory, image shape)
 BENCHMARKS: dict[str, tuple[Callable[[], ml_collections.ConfigDict], tuple[int, int, int]]] = {}
@@ -183,7 +184,7 @@ def run(
 ) -> dict:
     """Compiles and times the train step; returns the JSON-able result row."""
     if model not in BENCHMARKS:
-        raise ValueError(f"Unknown benchmark model '{model}'; choose one of {sorted(BENCHMARKS)}")
+        raise ConfigError(f"Unknown benchmark model '{model}'; choose one of {sorted(BENCHMARKS)}")
     make_config, image_shape = BENCHMARKS[model]
     config = make_config()
     config.train.batch_size = batch

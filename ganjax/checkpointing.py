@@ -13,10 +13,12 @@ import jax
 import jax.numpy as jnp
 import orbax.checkpoint as ocp
 
+from ganjax.errors import UserError
+
 PyTree = Any
 
 
-class CheckpointError(RuntimeError):
+class CheckpointError(UserError, RuntimeError):
     """A checkpoint that exists but cannot be restored."""
 
 

@@ -23,6 +23,7 @@ from absl import logging
 
 from ganjax import metric_writers, parallel
 from ganjax.data import BatchIterator, load_split, prefetch, to_float_images
+from ganjax.errors import ConfigError
 from ganjax.loop_utils import jit_step, pull_metrics, replicate_and_resume, save_checkpoint
 from ganjax.train_state import ClassifierTrainState, create_classifier_state
 
@@ -92,7 +93,7 @@ def load_classifier_data(config) -> tuple[dict, dict]:
     train = load_split(d.name, d.train_split, max_examples=d.max_examples or None, **kw)
     test_name = d.get("test_dataset") or d.name
     if test_name == "synthetic":
-        raise ValueError(
+        raise ConfigError(
             "config.data.name=synthetic has no test split: set config.data.test_dataset to the "
             "real dataset to score on (e.g. fashion_mnist), and config.data.test_manual_dir to "
             "its folder if it is not in a standard place"
@@ -107,7 +108,7 @@ def load_classifier_data(config) -> tuple[dict, dict]:
         keep = sides.positive | sides.negative
         test = {"image": test["image"][keep], "label": sides.positive[keep].astype(np.int32)}
     if tuple(test["image"].shape[1:]) != tuple(train["image"].shape[1:]):
-        raise ValueError(
+        raise ConfigError(
             f"Train images are {tuple(train['image'].shape[1:])} but {test_name}'s test images "
             f"are {tuple(test['image'].shape[1:])}; they must match"
         )

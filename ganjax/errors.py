@@ -30,3 +30,12 @@ class BadFileError(UserError, ValueError):
 
 class IncompatibleRunError(UserError, ValueError):
     """A run folder (or cached output) that cannot be used for what was asked of it."""
+
+
+class DataError(UserError, ValueError):
+    """Data that cannot serve what was asked (as found, or as the config selects it): an empty
+    split, a class without images, fewer examples than a batch."""
+
+
+class NonFiniteError(UserError, FloatingPointError):
+    """A loss, gradient norm or parameter became NaN or infinite (training diverged)."""

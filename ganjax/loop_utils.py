@@ -12,13 +12,9 @@ import numpy as np
 from absl import logging
 
 from ganjax import checkpointing, parallel
-from ganjax.errors import UserError
+from ganjax.errors import NonFiniteError
 
 Metrics = dict[str, jax.Array]
-
-
-class NonFiniteError(UserError, FloatingPointError):
-    """A loss, gradient norm or parameter became NaN or infinite."""
 
 
 def jit_step(step_fn, mesh, state_sharding, batch_axis: int):

@@ -21,6 +21,8 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from ganjax.errors import ConfigError
+
 Array = jax.Array
 LOSS_TYPES = ("non_saturating", "minimax", "hinge", "least_squares", "wasserstein")
 SMOOTHABLE = ("non_saturating", "minimax", "least_squares")  # The losses with a real target.
@@ -40,16 +42,16 @@ def check_loss_type(loss_type: str, label_smoothing: float = 0.0) -> None:
         smoothing > 0 with a loss that has no real target to smooth (hinge, wasserstein).
     """
     if loss_type not in LOSS_TYPES:
-        raise ValueError(
+        raise ConfigError(
             f"Unknown config.loss.type '{loss_type}'; choose one of {', '.join(LOSS_TYPES)}"
         )
     if not 0.0 <= label_smoothing < 1.0:
-        raise ValueError(
+        raise ConfigError(
             f"config.loss.label_smoothing={label_smoothing} is outside [0, 1): the real target "
             "is 1 - smoothing. Use e.g. 0.1, or 0.0 for none."
         )
     if label_smoothing and loss_type not in SMOOTHABLE:
-        raise ValueError(
+        raise ConfigError(
             f"config.loss.label_smoothing={label_smoothing} with config.loss.type='{loss_type}': "
             f"the {loss_type} loss has no real target to smooth and would ignore it. Set "
             f"config.loss.label_smoothing=0.0, or use a loss with a target "
@@ -106,7 +108,7 @@ def feature_matching_loss(*, real_features: Array, fake_features: Array, distanc
         return jnp.mean(jnp.square(diff))
     if distance == "l1":
         return jnp.mean(jnp.abs(diff))
-    raise ValueError(f"Unknown feature-matching distance '{distance}'; use 'l1' or 'l2'")
+    raise ConfigError(f"Unknown feature-matching distance '{distance}'; use 'l1' or 'l2'")
 
 
 # ---------------------------------------------------------------------------------------------

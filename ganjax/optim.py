@@ -5,6 +5,8 @@ from __future__ import annotations
 import ml_collections
 import optax
 
+from ganjax.errors import ConfigError
+
 
 def create_schedule(cfg: ml_collections.ConfigDict, steps_per_epoch: int, num_steps: int):
     """Learning-rate schedule for one player.
@@ -31,7 +33,7 @@ def create_schedule(cfg: ml_collections.ConfigDict, steps_per_epoch: int, num_st
             ],
             [start],
         )
-    raise ValueError(
+    raise ConfigError(
         f"Unknown schedule '{cfg.schedule}'; use constant, exponential_per_epoch or linear_decay"
     )
 
@@ -41,7 +43,7 @@ def create_optimizer(
 ) -> optax.GradientTransformation:
     """Adam (cfg.b1, cfg.b2) with the configured schedule and optional gradient clipping."""
     if cfg.name != "adam":
-        raise ValueError(f"Unknown optimizer '{cfg.name}'; only 'adam' is supported")
+        raise ConfigError(f"Unknown optimizer '{cfg.name}'; only 'adam' is supported")
     # eps is added outside the square root, eps_root inside it (Salimans et al.'s Adam uses
     # g / sqrt(v + 1e-8), i.e. eps=0, eps_root=1e-8).
     tx = optax.adam(

@@ -12,6 +12,8 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
+from ganjax.errors import ConfigError
+
 DATA_AXIS = "data"
 
 
@@ -20,7 +22,9 @@ def create_mesh(num_devices: int | None = None) -> Mesh:
     devices = jax.local_devices()
     if num_devices:
         if num_devices > len(devices):
-            raise ValueError(f"Asked for {num_devices} devices but only {len(devices)} are visible")
+            raise ConfigError(
+                f"Asked for {num_devices} devices but only {len(devices)} are visible"
+            )
         devices = devices[:num_devices]
     return Mesh(np.asarray(devices), (DATA_AXIS,))
 
@@ -37,7 +41,7 @@ def batch_sharding(mesh: Mesh, batch_axis: int = 0) -> NamedSharding:
 def check_batch_size(batch_size: int, mesh: Mesh) -> None:
     n = mesh.devices.size
     if batch_size % n:
-        raise ValueError(
+        raise ConfigError(
             f"config.train.batch_size={batch_size} is not divisible by the {n} devices in use; "
             f"use a multiple of {n} or fewer devices (--num_devices)."
         )

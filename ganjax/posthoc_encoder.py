@@ -35,6 +35,7 @@ import optax
 from absl import logging
 
 from ganjax import checkpointing, models, rng, sampling, stage_keys
+from ganjax.errors import IncompatibleRunError, MissingFileError
 from ganjax.methods.gan import generate
 from ganjax.models.encoder import DCGANEncoder
 from ganjax.train_state import NetState
@@ -62,7 +63,7 @@ REFINE_FIELDS = ("refine_steps", "refine_lr", "feature_weight")
 
 def _check_run(config) -> None:
     if config.get("method") not in ("gan",) or config.model.name != "dcgan":
-        raise ValueError(
+        raise IncompatibleRunError(
             f"A post-hoc encoder inverts an unconditional DCGAN generator (config.method=gan, "
             f"model.name=dcgan); this run is method={config.get('method')!r}, "
             f"model={config.model.name!r}. VAE-GAN runs have their own encoder already."
@@ -257,7 +258,7 @@ def code_space_fields(
     config, _ = sampling.read_run(workdir)
     path = record_path(workdir)
     if config.get("method") == "gan" and not path.exists():
-        raise FileNotFoundError(
+        raise MissingFileError(
             f"{workdir} is a GAN run without an encoder: train its post-hoc encoder first with "
             f"python -m experiments.encode --workdir={workdir}"
         )

@@ -16,6 +16,7 @@ import numpy as np
 
 from ganjax import checkpointing, methods, models
 from ganjax.checkpointing import CheckpointError
+from ganjax.errors import ConfigError, IncompatibleRunError, MissingFileError
 from ganjax.methods.base import Generator
 from ganjax.train_state import TrainState
 
@@ -30,7 +31,7 @@ __all__ = [
 ]
 
 
-class NoGeneratorError(ValueError):
+class NoGeneratorError(IncompatibleRunError):
     """The run has no generator to sample from (a classifier or a supervised-only baseline)."""
 
 
@@ -39,7 +40,7 @@ def read_run(workdir: pathlib.Path) -> tuple[ml_collections.ConfigDict, dict[str
     workdir = pathlib.Path(workdir)
     config_path, info_path = workdir / "config.json", workdir / "data_info.json"
     if not config_path.exists() or not info_path.exists():
-        raise FileNotFoundError(
+        raise MissingFileError(
             f"{workdir} is not a ganjax run folder (no config.json/data_info.json); pass the "
             "--workdir that experiments.train wrote."
         )
@@ -52,7 +53,7 @@ def _restore(workdir: pathlib.Path, target, step: int | None):
     checkpointer = checkpointing.Checkpointer(workdir, async_save=False)
     try:
         if checkpointer.latest_step() is None:
-            raise FileNotFoundError(
+            raise MissingFileError(
                 f"No checkpoint in {checkpointer.directory}; train first (or wait for the first "
                 "save)."
             )
@@ -149,12 +150,12 @@ def sample_images(
     if label is None:
         return np.asarray(jax.device_get(generator.generate(z)))
     if not generator.num_classes:
-        raise ValueError(
+        raise ConfigError(
             "--label needs a class-conditional run (config.method=cgan); this "
             "generator is unconditional."
         )
     if not 0 <= label < generator.num_classes:
-        raise ValueError(
+        raise ConfigError(
             f"--label={label} is out of range: this generator has "
             f"{generator.num_classes} classes (0..{generator.num_classes - 1})."
         )

@@ -23,10 +23,12 @@ import jax
 import ml_collections
 import numpy as np
 
+from ganjax.errors import UserError
+
 FILENAME = "stage.json"
 
 
-class StageMismatchError(ValueError):
+class StageMismatchError(UserError, ValueError):
     """A stage folder holds outputs of other settings (a user error: its message names the fix)."""
 
 

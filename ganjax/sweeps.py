@@ -20,6 +20,8 @@ import sys
 
 from absl import logging
 
+from ganjax.errors import ConfigError
+
 
 def parse_sweep(spec: str) -> list[tuple[str, list[str]]]:
     """'a.b=1,2;c=x' -> [('a.b', ['1', '2']), ('c', ['x'])].
@@ -32,13 +34,13 @@ def parse_sweep(spec: str) -> list[tuple[str, list[str]]]:
         key, sep, values = part.partition("=")
         vals = [v.strip() for v in values.split(",") if v.strip()]
         if not sep or not key.strip() or not vals:
-            raise ValueError(f"Bad sweep axis '{part}': write key=value1,value2")
+            raise ConfigError(f"Bad sweep axis '{part}': write key=value1,value2")
         axes.append((key.strip(), vals))
     keys = [k for k, _ in axes]
     if len(set(keys)) != len(keys):
-        raise ValueError(f"A sweep key appears twice: {keys}")
+        raise ConfigError(f"A sweep key appears twice: {keys}")
     if not axes:
-        raise ValueError(
+        raise ConfigError(
             "Empty --sweep; write e.g. 'optim.d.learning_rate=1e-3,3e-4;model.dropout=0.3,0.5'"
         )
     return axes

@@ -21,6 +21,7 @@ import numpy as np
 
 from ganjax import rng as rng_lib
 from ganjax.attributes import class_means
+from ganjax.errors import ConfigError
 
 STRATEGIES = ("subset_mean", "shift")
 
@@ -66,7 +67,7 @@ def synthesize_codes(
             codes[i] = pool[rng.choice(len(pool), size, replace=False)].mean(0)
     elif strategy == "shift":
         if pool_codes is None or len(pool_codes) == 0:
-            raise ValueError("strategy 'shift' needs codes of unlabeled real images (the pool)")
+            raise ConfigError("strategy 'shift' needs codes of unlabeled real images (the pool)")
         basis = class_subspace(means)  # [D, r]
         center = means.astype(np.float64).mean(0)
         z = np.asarray(pool_codes, np.float32)[rng.integers(0, len(pool_codes), num)]
@@ -74,7 +75,7 @@ def synthesize_codes(
         target = (means[out_labels] - center) @ basis
         codes[:] = z + (target - own) @ basis.T
     else:
-        raise ValueError(f"Unknown synthesis strategy '{strategy}'; choose one of {STRATEGIES}")
+        raise ConfigError(f"Unknown synthesis strategy '{strategy}'; choose one of {STRATEGIES}")
     return codes, out_labels
 
 
@@ -90,7 +91,7 @@ def labeled_examples(
 
     if attribute == "classes":
         if "label" not in train:
-            raise ValueError("--attribute=classes needs a labeled dataset")
+            raise ConfigError("--attribute=classes needs a labeled dataset")
         labels_all = np.asarray(train["label"])
         rng = rng_lib.stream(seed, "class_labeled")
         idx, labels = [], []

@@ -23,6 +23,7 @@ from absl import logging
 
 from ganjax import methods, metric_writers, parallel
 from ganjax.data import prefetch
+from ganjax.errors import ConfigError
 from ganjax.evaluators import curves, periodic, samples
 from ganjax.loop_utils import (
     Metrics,
@@ -38,7 +39,7 @@ def derive_num_steps(config: ml_collections.ConfigDict, steps_per_epoch: int) ->
         return int(config.train.num_steps)
     if config.train.num_epochs:
         return int(round(config.train.num_epochs * steps_per_epoch))
-    raise ValueError("Set config.train.num_steps or config.train.num_epochs")
+    raise ConfigError("Set config.train.num_steps or config.train.num_epochs")
 
 
 def create_state(method: methods.Method, data: methods.Data, key: jax.Array):

@@ -33,6 +33,7 @@ from absl import logging
 from ganjax import checkpointing, sampling
 from ganjax.classifier_train import load_classifier_data
 from ganjax.data import to_float_images
+from ganjax.errors import ConfigError, IncompatibleRunError
 
 
 class MLPHead(nn.Module):
@@ -53,7 +54,7 @@ def feature_network(spec: str, data_cfg) -> tuple[Callable[[np.ndarray], np.ndar
     if kind == "discriminator" and arg:
         state, config, _, _ = sampling.restore_run(arg)
         if "discriminator" not in state.nets:
-            raise ValueError(f"extractor {spec}: the run in {arg} has no discriminator")
+            raise IncompatibleRunError(f"extractor {spec}: the run in {arg} has no discriminator")
         d = state["discriminator"]
 
         @jax.jit
@@ -89,7 +90,7 @@ def train_and_evaluate(config, workdir, *, num_devices: int | None = None) -> di
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / "config.json").write_text(config.to_json_best_effort(indent=2, sort_keys=True))
     if not config.model.get("extractor"):
-        raise ValueError(
+        raise ConfigError(
             "config.model.name=transfer needs config.model.extractor (discriminator:<run>, "
             "classifier:<path> or inception_v3)"
         )

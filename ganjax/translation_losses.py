@@ -21,6 +21,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from ganjax.errors import ConfigError
 from ganjax.losses import sigmoid_cross_entropy
 
 Array = jax.Array
@@ -56,7 +57,7 @@ def identity_loss(*, mapped: Array, original: Array, weight: float) -> Array:
 
 def _check_gan_mode(gan_mode: str) -> None:
     if gan_mode not in GAN_MODES:
-        raise ValueError(f"Unknown gan_mode {gan_mode!r}; choose one of {', '.join(GAN_MODES)}")
+        raise ConfigError(f"Unknown gan_mode {gan_mode!r}; choose one of {', '.join(GAN_MODES)}")
 
 
 def gan_loss(*, outputs: Array, target_is_real: bool, gan_mode: str) -> Array:

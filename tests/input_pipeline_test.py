@@ -181,6 +181,49 @@ def test_no_local_files_and_no_tfds_copy(tmp_path, monkeypatch):
         load_split("cifar10", "train", tfds_data_dir=str(tmp_path / "tfds"))
 
 
+class _FakeBuilder:
+    """A tfds builder stand-in: `as_data_source` raises `error`; prepared or not."""
+
+    data_dir = "/fake/tfds"
+
+    def __init__(self, error: Exception, prepared: bool):
+        self.error, self.prepared = error, prepared
+
+    def as_data_source(self, split):
+        raise self.error
+
+    def is_prepared(self) -> bool:
+        return self.prepared
+
+
+def test_tfds_without_a_copy_is_not_found_but_a_loader_bug_propagates(tmp_path, monkeypatch):
+    import tensorflow_datasets as tfds
+
+    monkeypatch.setattr(sources, "default_dirs", lambda name: [tmp_path / name])
+
+    def use(builder):
+        monkeypatch.setattr(tfds, "builder", lambda name, data_dir=None: builder)
+
+    # What tfds raises for a copy without random access (none at all, or tfrecord): not found.
+    use(_FakeBuilder(NotImplementedError("no random access"), prepared=False))
+    assert sources._load_tfds("mnist", "train", None) is None
+    with pytest.raises(DatasetNotFoundError, match="no prepared tfds copy"):
+        load_split("mnist", "train")
+    # A tfrecord copy without TensorFlow installed: one message naming the fix.
+    use(_FakeBuilder(NotImplementedError("tfrecord"), prepared=True))
+    try:
+        import tensorflow  # noqa: F401
+    except ImportError:
+        with pytest.raises(DatasetNotFoundError, match="needs TensorFlow"):
+            load_split("mnist", "train")
+    # Anything else is a bug (in ganjax, tfds or the copy) and surfaces as itself.
+    for error in (RuntimeError("a bug inside the loader"), ValueError("a bug, too")):
+        use(_FakeBuilder(error, prepared=True))
+        with pytest.raises(type(error), match="a bug") as info:
+            load_split("mnist", "train")
+        assert not isinstance(info.value, DatasetNotFoundError)
+
+
 def test_unknown_dataset():
     with pytest.raises(ValueError, match="Unknown dataset"):
         load_split("imagenet", "train")

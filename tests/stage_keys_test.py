@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from ganjax import stage_keys
+from ganjax.errors import UserError
 
 
 def test_key_is_the_sha256_of_canonical_json_independent_of_order():
@@ -61,7 +62,7 @@ def test_claim_reuse_and_refusal(tmp_path):
     msg = str(e.value)
     assert "synthetic" in msg and "num: 64 -> 32" in msg and "up.g: 'k1' -> 'k2'" in msg
     assert "strategy" not in msg and msg.endswith("Use a new workdir.")
-    assert isinstance(e.value, ValueError)  # The entry points print it as one line.
+    assert isinstance(e.value, UserError)  # The entry points print it as one line.
     legacy = tmp_path / "legacy"
     legacy.mkdir()
     (legacy / "results.json").write_text("{}")

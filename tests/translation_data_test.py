@@ -227,6 +227,22 @@ def test_unpaired_missing_dataset_names_layout_and_download(tmp_path):
         translation.load_unpaired("horse2zebra", "val", root=str(empty))
 
 
+def test_unpaired_tfds_bug_propagates_and_unknown_names_skip_tfds(tmp_path, monkeypatch):
+    import tensorflow_datasets as tfds
+
+    def broken(name, data_dir=None):
+        raise RuntimeError("a bug inside the loader")
+
+    monkeypatch.setattr(tfds, "builder", broken)
+    # Not one of tfds's cycle_gan datasets: tfds is not asked, so nothing can fail there.
+    assert translation._load_tfds_cycle_gan("my_pairs", "train", None, 8, False, None) is None
+    with pytest.raises(DatasetNotFoundError):
+        translation.load_unpaired("my_pairs", "train", root=str(tmp_path))
+    # One of them: a failure inside the loader is not "not found".
+    with pytest.raises(RuntimeError, match="a bug inside the loader"):
+        translation.load_unpaired("horse2zebra", "train", root=str(tmp_path))
+
+
 def test_unpaired_reads_prepared_tfds_when_no_files(tmp_path, monkeypatch):
     """The tfds branch's glue (split names, A/B, resize) on a stand-in for a prepared copy."""
     import tensorflow_datasets as tfds

@@ -27,6 +27,8 @@ import zipfile
 import numpy as np
 from absl import logging
 
+from ganjax.errors import BadFileError, ConfigError, DataError, MissingFileError
+
 Dataset = dict[str, np.ndarray]
 
 CELEBA_CROP = 108  # Center crop of the aligned 178x218 faces, as in the DCGAN face experiments.
@@ -43,7 +45,7 @@ ATTRIBUTE_NAMES = (
 ).split()
 
 
-class FormatError(ValueError):
+class FormatError(BadFileError):
     """CelebA files that break the official format; the message names the line or file."""
 
 
@@ -109,7 +111,7 @@ def image_index(images: pathlib.Path) -> dict[str, zipfile.ZipInfo | None]:
         with zipfile.ZipFile(images) as z:
             infos = z.infolist()
     except zipfile.BadZipFile as e:
-        raise ValueError(f"{images} is not a readable zip ({e}); download it again") from e
+        raise BadFileError(f"{images} is not a readable zip ({e}); download it again") from e
     return {
         posixpath.basename(i.filename): i
         for i in infos
@@ -137,11 +139,11 @@ def select_split(
         images the partition file does not list.
     """
     if split not in SPLITS and split != "all":
-        raise ValueError(f"celeb_a has splits train, validation, test and all, not '{split}'")
+        raise ConfigError(f"celeb_a has splits train, validation, test and all, not '{split}'")
     images = find_images(directory)
     attr_path = _find(directory, ATTRIBUTES_FILE)
     if images is None or attr_path is None:
-        raise FileNotFoundError(
+        raise MissingFileError(
             f"img_align_celeba.zip (or img_align_celeba/) and list_attr_celeba.txt not in "
             f"{directory}"
         )
@@ -151,7 +153,7 @@ def select_split(
     files = [e[0] for e in entries]
     index = image_index(images)
     if missing := [f for f in files if f not in index]:
-        raise ValueError(
+        raise BadFileError(
             f"{attr_path} lists {len(missing)} image(s) that are not in {images}: "
             f"{', '.join(missing[:5])}{', ...' if len(missing) > 5 else ''}. Use the attribute "
             "file that came with these images, or add the missing images."
@@ -160,7 +162,7 @@ def select_split(
     if split == "all" or (part_path is None and split == "train"):
         keep = list(range(len(files)))
     elif part_path is None:
-        raise FileNotFoundError(
+        raise MissingFileError(
             f"list_eval_partition.txt (needed for split '{split}') not in {directory}"
         )
     else:
@@ -168,7 +170,7 @@ def select_split(
             p[0]: p[1] for line in part_path.read_text().splitlines() if len(p := line.split()) > 1
         }
         if unlisted := [f for f in files if f not in partition]:
-            raise ValueError(
+            raise BadFileError(
                 f"{part_path} has no line for {len(unlisted)} image(s) of {attr_path.name}: "
                 f"{', '.join(unlisted[:5])}. Use the partition file that came with these images."
             )
@@ -222,7 +224,7 @@ def load(
     """
     selection = select_split(directory, split, image_size, max_examples)
     if not selection.files:
-        raise ValueError(f"celeb_a split '{split}' has no images in {directory}")
+        raise DataError(f"celeb_a split '{split}' has no images in {directory}")
     # Keyed by the source's identity: another file set with the same count must not reuse it.
     cache = pathlib.Path(cache_dir).expanduser() / (
         f"celeb_a_{split}_{image_size}px_crop{CELEBA_CROP}_{len(selection.files)}_"

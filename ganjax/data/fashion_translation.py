@@ -39,6 +39,7 @@ import numpy as np
 
 from ganjax.data.jitter import resize_batch
 from ganjax.data.sources import load_split
+from ganjax.errors import ConfigError, DataError
 
 Dataset = dict[str, np.ndarray]
 
@@ -143,7 +144,7 @@ def _load(
     tfds_data_dir: str | None,
 ) -> Dataset:
     if split not in ("train", "test"):
-        raise ValueError(f"Fashion-MNIST translation splits are 'train' and 'test', not '{split}'")
+        raise ConfigError(f"Fashion-MNIST translation splits are 'train' and 'test', not '{split}'")
     return load_split("fashion_mnist", split, manual_dir=manual_dir, tfds_data_dir=tfds_data_dir)
 
 
@@ -179,7 +180,7 @@ def load_fashion_edges(
       ganjax.data.DatasetNotFoundError: when Fashion-MNIST is not found.
     """
     if direction not in ("AtoB", "BtoA"):
-        raise ValueError(f"direction must be 'AtoB' or 'BtoA', not '{direction}'")
+        raise ConfigError(f"direction must be 'AtoB' or 'BtoA', not '{direction}'")
     data = _load(split, manual_dir, tfds_data_dir)
     garments, labels = data["image"][:max_examples], data["label"][:max_examples]
     if load_size is not None:
@@ -220,14 +221,14 @@ def load_fashion_classes(
     """
     for c in (class_a, class_b):
         if not 0 <= c < len(FASHION_CLASSES):
-            raise ValueError(f"Fashion-MNIST classes are 0..9 ({FASHION_CLASSES}), not {c}")
+            raise ConfigError(f"Fashion-MNIST classes are 0..9 ({FASHION_CLASSES}), not {c}")
     if class_a == class_b:
-        raise ValueError(f"class_a and class_b must differ, both are {class_a}")
+        raise ConfigError(f"class_a and class_b must differ, both are {class_a}")
     data = _load(split, manual_dir, tfds_data_dir)
     out = {}
     for key, c in (("a", class_a), ("b", class_b)):
         images = data["image"][data["label"] == c][:max_examples]
         if not len(images):
-            raise ValueError(f"Fashion-MNIST {split} has no images of class {c}")
+            raise DataError(f"Fashion-MNIST {split} has no images of class {c}")
         out[key] = images if load_size is None else resize_batch(images, load_size)
     return out

@@ -16,6 +16,7 @@ import math
 import numpy as np
 
 from ganjax import rng as rng_lib
+from ganjax.errors import ConfigError, DataError
 
 
 def labeled_subset(
@@ -28,14 +29,14 @@ def labeled_subset(
         ("balanced"), or a class with too few examples.
     """
     if num_labeled > len(labels):
-        raise ValueError(f"num_labeled={num_labeled} exceeds the {len(labels)} training examples")
+        raise ConfigError(f"num_labeled={num_labeled} exceeds the {len(labels)} training examples")
     if mode == "first_n":
         return np.arange(num_labeled)
     if mode != "balanced":
-        raise ValueError(f"Unknown labeled_mode '{mode}'; use 'balanced' or 'first_n'")
+        raise ConfigError(f"Unknown labeled_mode '{mode}'; use 'balanced' or 'first_n'")
     classes = np.unique(labels)
     if num_labeled % len(classes):
-        raise ValueError(
+        raise ConfigError(
             f"num_labeled={num_labeled} is not divisible by the {len(classes)} classes"
         )
     per_class = num_labeled // len(classes)
@@ -44,7 +45,7 @@ def labeled_subset(
     for c in classes:
         members = np.flatnonzero(labels == c)
         if len(members) < per_class:
-            raise ValueError(
+            raise DataError(
                 f"Class {c} has {len(members)} examples, fewer than {per_class} per class"
             )
         chosen.append(rng.choice(members, per_class, replace=False))
@@ -55,7 +56,7 @@ def split_validation(num_test: int, fraction: float, seed: int) -> tuple[np.ndar
     """(validation indices, test indices): a seeded random `fraction` of the test set is held
     out."""
     if not 0 <= fraction < 1:
-        raise ValueError(f"val_fraction must be in [0, 1), got {fraction}")
+        raise ConfigError(f"val_fraction must be in [0, 1), got {fraction}")
     perm = rng_lib.stream(seed, "validation_split").permutation(num_test)
     n_val = int(round(num_test * fraction))
     return np.sort(perm[:n_val]), np.sort(perm[n_val:])
@@ -90,7 +91,7 @@ class LabeledOrder:
 
     def __init__(self, num_labeled: int, batch_size: int, seed: int):
         if num_labeled < 1 or batch_size < 1:
-            raise ValueError(
+            raise ConfigError(
                 f"need at least one labeled image and a positive batch size, got "
                 f"{num_labeled} and {batch_size}"
             )

@@ -17,6 +17,7 @@ from typing import Callable, Iterator
 import numpy as np
 
 from ganjax import rng
+from ganjax.errors import ConfigError
 
 Batch = dict[str, np.ndarray]
 
@@ -45,7 +46,7 @@ class BatchIterator:
         per_step = batch_size * batches_per_step
         self.steps_per_epoch = self.num_examples // per_step
         if self.steps_per_epoch == 0:
-            raise ValueError(
+            raise ConfigError(
                 f"The dataset has {self.num_examples} examples, fewer than one training step needs "
                 f"({batch_size} x {batches_per_step}); lower config.train.batch_size."
             )

@@ -38,6 +38,7 @@ import zipfile
 from absl import logging
 
 from ganjax.data import celeba, sources, translation
+from ganjax.errors import UserError
 
 DATASETS = ("celeba", "mnist", "fashion_mnist", "facades", "horse2zebra")
 OFFICIAL = "official"
@@ -117,7 +118,7 @@ TRANSLATION_SETS = {
 }
 
 
-class PrepareError(ValueError):
+class PrepareError(UserError, ValueError):
     """A source that is missing or not what it should be; the message names the fix."""
 
 

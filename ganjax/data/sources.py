@@ -37,6 +37,7 @@ import numpy as np
 from absl import logging
 
 from ganjax.data import celeba
+from ganjax.errors import BadFileError, ConfigError, MissingFileError
 
 Dataset = dict[str, np.ndarray]
 
@@ -57,7 +58,7 @@ _DOWNLOAD_HINTS = {
 }
 
 
-class DatasetNotFoundError(FileNotFoundError):
+class DatasetNotFoundError(MissingFileError):
     """No local files and no prepared tfds copy of a dataset."""
 
 
@@ -88,26 +89,28 @@ def read_idx(path: pathlib.Path) -> np.ndarray:
     with opener(path, "rb") as f:
         data = f.read()
     if len(data) < 4 or data[0] != 0 or data[1] != 0:
-        raise ValueError(f"{path} is not an IDX file (bad magic number)")
+        raise BadFileError(f"{path} is not an IDX file (bad magic number)")
     dtypes = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
     if data[2] not in dtypes:
-        raise ValueError(f"{path}: unknown IDX data type 0x{data[2]:02x}")
+        raise BadFileError(f"{path}: unknown IDX data type 0x{data[2]:02x}")
     ndim = data[3]
     shape = tuple(int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
     array = np.frombuffer(data, dtype=dtypes[data[2]], offset=4 + 4 * ndim)
     if array.size != int(np.prod(shape)):
-        raise ValueError(f"{path}: header says {shape} but holds {array.size} values (truncated?)")
+        raise BadFileError(
+            f"{path}: header says {shape} but holds {array.size} values (truncated?)"
+        )
     return array.reshape(shape)
 
 
 def _idx_paths(directory: pathlib.Path, split: str) -> list[pathlib.Path]:
     prefix = {"train": "train", "test": "t10k"}.get(split)
     if prefix is None:
-        raise ValueError(f"MNIST-family datasets have splits 'train' and 'test', not '{split}'")
+        raise ConfigError(f"MNIST-family datasets have splits 'train' and 'test', not '{split}'")
     img = _find(directory, f"{prefix}-images-idx3-ubyte.gz", f"{prefix}-images-idx3-ubyte")
     lab = _find(directory, f"{prefix}-labels-idx1-ubyte.gz", f"{prefix}-labels-idx1-ubyte")
     if img is None or lab is None:
-        raise FileNotFoundError(f"{prefix}-images/labels IDX files not in {directory}")
+        raise MissingFileError(f"{prefix}-images/labels IDX files not in {directory}")
     return [img, lab]
 
 
@@ -115,16 +118,16 @@ def _load_idx_dataset(directory: pathlib.Path, split: str) -> Dataset:
     img, lab = _idx_paths(directory, split)
     images, labels = read_idx(img), read_idx(lab)
     if len(images) != len(labels):
-        raise ValueError(f"{img} has {len(images)} images but {lab} has {len(labels)} labels")
+        raise BadFileError(f"{img} has {len(images)} images but {lab} has {len(labels)} labels")
     return {"image": images[..., None].astype(np.uint8), "label": labels.astype(np.int32)}
 
 
 def _svhn_paths(directory: pathlib.Path, split: str) -> list[pathlib.Path]:
     if split not in ("train", "test", "extra"):
-        raise ValueError(f"svhn_cropped has splits train, test and extra, not '{split}'")
+        raise ConfigError(f"svhn_cropped has splits train, test and extra, not '{split}'")
     path = _find(directory, f"{split}_32x32.mat")
     if path is None:
-        raise FileNotFoundError(f"{split}_32x32.mat not in {directory}")
+        raise MissingFileError(f"{split}_32x32.mat not in {directory}")
     return [path]
 
 
@@ -150,13 +153,13 @@ def _cifar_paths(directory: pathlib.Path, split: str) -> list[pathlib.Path]:
     """The extracted batch files of the split, or [the tarball]."""
     names = _CIFAR_BATCHES.get(split)
     if names is None:
-        raise ValueError(f"cifar10 has splits 'train' and 'test', not '{split}'")
+        raise ConfigError(f"cifar10 has splits 'train' and 'test', not '{split}'")
     folder = _find(directory, "cifar-10-batches-py") or directory
     if all((folder / n).exists() for n in names):
         return [folder / n for n in names]
     if (tarball := _find(directory, "cifar-10-python.tar.gz")) is not None:
         return [tarball]
-    raise FileNotFoundError(f"CIFAR-10 batches ({', '.join(names)}) not in {directory}")
+    raise MissingFileError(f"CIFAR-10 batches ({', '.join(names)}) not in {directory}")
 
 
 def _load_cifar10(directory: pathlib.Path, split: str) -> Dataset:
@@ -229,18 +232,9 @@ def _load_tfds(name: str, split: str, data_dir: str | None) -> Dataset | None:
     builder = tfds.builder(name, data_dir=data_dir or None)
     try:
         source = builder.as_data_source(split=split)
-        examples = [source[i] for i in range(len(source))]
-        data = {
-            k: np.stack([np.asarray(e[k]) for e in examples])
-            for k in examples[0]
-            if k != "attributes"
-        }
-        if "attributes" in examples[0]:
-            data["attributes"] = {
-                a: np.asarray([e["attributes"][a] for e in examples])
-                for a in examples[0]["attributes"]
-            }
-    except Exception:  # Not prepared, or prepared in a format data sources cannot read.
+    except NotImplementedError:  # No random-access copy: none at all, or a tfrecord one.
+        source = None
+    if source is None:
         if not builder.is_prepared():
             return None
         try:
@@ -253,6 +247,18 @@ def _load_tfds(name: str, split: str, data_dir: str | None) -> Dataset | None:
                 "or point config.data.manual_dir at the original files."
             ) from e
         data = tfds.as_numpy(builder.as_dataset(split=split, batch_size=-1))
+    else:
+        examples = [source[i] for i in range(len(source))]
+        data = {
+            k: np.stack([np.asarray(e[k]) for e in examples])
+            for k in examples[0]
+            if k != "attributes"
+        }
+        if "attributes" in examples[0]:
+            data["attributes"] = {
+                a: np.asarray([e["attributes"][a] for e in examples])
+                for a in examples[0]["attributes"]
+            }
     out = {"image": np.asarray(data["image"], np.uint8)}
     if "label" in data:
         out["label"] = np.asarray(data["label"], np.int32)
@@ -272,7 +278,7 @@ def _load_tfds(name: str, split: str, data_dir: str | None) -> Dataset | None:
 
 def _check_name(name: str) -> None:
     if name not in DATASETS:
-        raise ValueError(
+        raise ConfigError(
             f"Unknown dataset '{name}'; choose one of {DATASETS} or 'synthetic' (with manual_dir)"
         )
 

@@ -20,6 +20,8 @@ from typing import Any
 
 import numpy as np
 
+from ganjax.errors import BadFileError, ConfigError, MissingFileError
+
 META = "synthetic.json"
 
 
@@ -57,7 +59,7 @@ def write_dataset(
 def read_meta(directory: str | pathlib.Path) -> dict[str, Any]:
     path = pathlib.Path(directory) / META
     if not path.exists():
-        raise FileNotFoundError(
+        raise MissingFileError(
             f"{directory} is not a synthetic dataset (no {META}; an interrupted write leaves "
             "none): write one with python -m experiments.synthesize"
         )
@@ -67,12 +69,12 @@ def read_meta(directory: str | pathlib.Path) -> dict[str, Any]:
 def load_synthetic(directory: str | pathlib.Path | None, split: str) -> dict[str, np.ndarray]:
     """{"image": uint8 [N, H, W, C], "label": int32 [N]} of a synthetic dataset folder."""
     if not directory:
-        raise FileNotFoundError(
+        raise MissingFileError(
             "config.data.name=synthetic needs config.data.manual_dir: the folder "
             "python -m experiments.synthesize wrote"
         )
     if split != "train":
-        raise ValueError(
+        raise ConfigError(
             f"A synthetic dataset has only a 'train' split, not '{split}': score its classifier "
             "on real data with config.data.test_dataset=<dataset>"
         )
@@ -81,7 +83,7 @@ def load_synthetic(directory: str | pathlib.Path | None, split: str) -> dict[str
     images = np.load(directory / "images.npy", mmap_mode="r")
     labels = np.load(directory / "labels.npy")
     if len(images) != meta["num_examples"] or len(labels) != len(images):
-        raise ValueError(
+        raise BadFileError(
             f"{directory}: {len(images)} images and {len(labels)} labels but {META} says "
             f"{meta['num_examples']}; the folder is damaged, write it again"
         )

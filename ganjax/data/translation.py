@@ -39,6 +39,7 @@ import numpy as np
 from absl import logging
 
 from ganjax.data.sources import DatasetNotFoundError
+from ganjax.errors import BadFileError, ConfigError
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -131,7 +132,7 @@ def _convert(convert: Callable[[bytes], object], data: bytes, where: str) -> obj
     try:
         return convert(data)
     except (OSError, ValueError) as e:  # PIL's UnidentifiedImageError is an OSError.
-        raise ValueError(f"Cannot decode {where} as an image ({e}); remove or replace it") from e
+        raise BadFileError(f"Cannot decode {where} as an image ({e}); remove or replace it") from e
 
 
 def _is_image(name: str) -> bool:
@@ -347,9 +348,9 @@ def _not_found(
 
 def _check_common(load_size: int, max_examples: int | None) -> None:
     if load_size < 1:
-        raise ValueError(f"load_size must be positive, got {load_size}")
+        raise ConfigError(f"load_size must be positive, got {load_size}")
     if max_examples is not None and max_examples < 1:
-        raise ValueError(f"max_examples must be positive or None, got {max_examples}")
+        raise ConfigError(f"max_examples must be positive or None, got {max_examples}")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -389,9 +390,9 @@ def load_paired(
       ValueError: for an unknown split or direction.
     """
     if split not in PAIRED_SPLITS:
-        raise ValueError(f"pix2pix splits are {PAIRED_SPLITS}, not '{split}'")
+        raise ConfigError(f"pix2pix splits are {PAIRED_SPLITS}, not '{split}'")
     if direction not in DIRECTIONS:
-        raise ValueError(f"direction must be one of {DIRECTIONS}, not '{direction}'")
+        raise ConfigError(f"direction must be one of {DIRECTIONS}, not '{direction}'")
     _check_common(load_size, max_examples)
 
     def convert(data: bytes) -> tuple[np.ndarray, np.ndarray]:
@@ -441,10 +442,9 @@ def _load_tfds_cycle_gan(
         import tensorflow_datasets as tfds
     except ImportError:
         return None
-    try:
-        builder = tfds.builder(f"cycle_gan/{name}", data_dir=data_dir or None)
-    except Exception:  # Not a tfds cycle_gan config (tfds raises ValueError and others).
-        return None
+    if name not in tfds.builder_cls("cycle_gan").builder_configs:
+        return None  # Not one of tfds's cycle_gan datasets.
+    builder = tfds.builder(f"cycle_gan/{name}", data_dir=data_dir or None)
     if not builder.is_prepared():
         return None
     from PIL import Image
@@ -506,7 +506,7 @@ def load_unpaired(
       ValueError: for an unknown split.
     """
     if split not in UNPAIRED_SPLITS:
-        raise ValueError(f"CycleGAN splits are {UNPAIRED_SPLITS}, not '{split}'")
+        raise ConfigError(f"CycleGAN splits are {UNPAIRED_SPLITS}, not '{split}'")
     _check_common(load_size, max_examples)
     subdirs = (f"{split}A", f"{split}B")
 

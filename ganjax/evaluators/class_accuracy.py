@@ -15,6 +15,7 @@ import jax
 import numpy as np
 
 from ganjax import models
+from ganjax.errors import ConfigError
 from ganjax.evaluators import extractors, fid
 
 _JITTED: dict[int, tuple[extractors.FeatureExtractor, Callable]] = {}
@@ -50,7 +51,7 @@ def conditional_accuracy(
       ValueError: when the extractor is not a classifier of the generator's K classes.
     """
     if not extractor.name.startswith("classifier:") or extractor.num_classes != num_classes:
-        raise ValueError(
+        raise ConfigError(
             f"Class accuracy needs a domain classifier of the generator's {num_classes} classes "
             f"(classifier:<dataset>); {extractor.name} has {extractor.num_classes} outputs."
         )

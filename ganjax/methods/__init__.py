@@ -15,6 +15,7 @@ import pkgutil
 
 import ml_collections
 
+from ganjax.errors import ConfigError
 from ganjax.methods.base import Data, Method
 
 _EXTRA: dict[str, type[Method]] = {}
@@ -60,7 +61,7 @@ def method_class(name: str) -> type[Method]:
     """The method class called `name` (ValueError naming the choices for an unknown one)."""
     methods = registered()
     if name not in methods:
-        raise ValueError(
+        raise ConfigError(
             f"Unknown config.method '{name}'; choose one of {sorted(methods)} "
             "(or add one: docs/methods.md)."
         )

@@ -26,6 +26,7 @@ import numpy as np
 from absl import logging
 
 from ganjax import models
+from ganjax.errors import ConfigError
 from ganjax.evaluators import class_accuracy, extractors
 from ganjax.methods.base import Data, Generator
 from ganjax.methods.gan import GAN, generate
@@ -53,7 +54,7 @@ class ConditionalGAN(GAN):
     def load_data(self) -> Data:
         data = super().load_data()
         if "label" not in data.train:
-            raise ValueError(
+            raise ConfigError(
                 f"config.method=cgan needs class labels, and {self.config.data.name} has none."
             )
         data.info["num_classes"] = int(data.train["label"].max()) + 1

@@ -48,6 +48,7 @@ from ganjax import image_pool, optim, rng, translation_losses
 from ganjax.data import BatchIterator, to_float_images
 from ganjax.data.jitter import jitter_batch
 from ganjax.data.translation_tasks import load_unpaired_split
+from ganjax.errors import ConfigError, DataError
 from ganjax.evaluators.fid import quantize
 from ganjax.methods.base import Data
 from ganjax.methods.translation import TranslationMethod
@@ -111,12 +112,12 @@ class CycleGAN(TranslationMethod):
         super().__init__(config)
         c = config
         if c.model.norm not in ("instance", "none"):
-            raise ValueError(
+            raise ConfigError(
                 f"config.model.norm='{c.model.norm}': cyclegan supports 'instance' (the "
                 "paper's) and 'none'; batch norm's running statistics are not threaded here."
             )
         if min(c.loss.lambda_a, c.loss.lambda_b, c.loss.lambda_identity) < 0:
-            raise ValueError("config.loss.lambda_a, lambda_b and lambda_identity must be >= 0")
+            raise ConfigError("config.loss.lambda_a, lambda_b and lambda_identity must be >= 0")
         # Per network, the layers whose bias instance norm does not cancel.
         g_keep, d_keep = {"conv_out"}, {"conv_0", f"conv_{c.model.d_layers + 1}"}
         self.bias_keep = {G_A: g_keep, G_B: g_keep, D_A: d_keep, D_B: d_keep}
@@ -128,9 +129,9 @@ class CycleGAN(TranslationMethod):
         test = load_unpaired_split(d, d.test_split, d.crop_size, e.max_test_examples or None)
         for split, arrays in (("train", train), (d.test_split, test)):
             if not len(arrays["a"]) or not len(arrays["b"]):
-                raise ValueError(f"{d.name}: a domain of the {split} split is empty")
+                raise DataError(f"{d.name}: a domain of the {split} split is empty")
         if train["a"].shape[-1] != train["b"].shape[-1]:
-            raise ValueError(
+            raise ConfigError(
                 f"{d.name}: domains A and B have {train['a'].shape[-1]} and "
                 f"{train['b'].shape[-1]} channels; set config.data.grayscale to read both alike."
             )
@@ -181,7 +182,7 @@ class CycleGAN(TranslationMethod):
             nets[name] = NetState.create(apply_fn=module.apply, variables=variables, tx=tx)
         pool = int(self.config.train.pool_size)
         if pool < 0:
-            raise ValueError(f"config.train.pool_size must be >= 0, got {pool}")
+            raise ConfigError(f"config.train.pool_size must be >= 0, got {pool}")
         extra = {}  # No buffers without a pool (orbax stores no zero-size arrays).
         if pool:
             extra = {n: image_pool.init_pool(pool, data.image_shape) for n in (POOL_A, POOL_B)}
@@ -386,7 +387,7 @@ def translate_images(
     dropout is off at test time, so the outputs do not depend on the batching.
     """
     if direction not in ("AtoB", "BtoA"):
-        raise ValueError(f"direction must be 'AtoB' or 'BtoA', not '{direction}'")
+        raise ConfigError(f"direction must be 'AtoB' or 'BtoA', not '{direction}'")
     out = [
         np.asarray(_translate_batch(state, jnp.asarray(images_u8[i : i + batch_size]), direction))
         for i in range(0, len(images_u8), batch_size)

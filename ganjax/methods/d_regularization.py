@@ -16,6 +16,7 @@ import jax
 import ml_collections
 
 from ganjax import augment, regularizers
+from ganjax.errors import ConfigError
 
 Array = jax.Array
 LogitsFn = Callable[[Array], Array]
@@ -31,7 +32,7 @@ class DRegularization:
         self.r2_gamma = float(loss.get("r2_gamma", 0.0))
         self.every = int(loss.get("penalty_every", 1))
         if self.every < 1:
-            raise ValueError(f"config.loss.penalty_every must be >= 1, got {self.every}")
+            raise ConfigError(f"config.loss.penalty_every must be >= 1, got {self.every}")
         self.policy = augment.parse_policy(config.data.get("augment", ""))
 
     def augment(self, x: Array, key: Array) -> Array:

@@ -31,6 +31,7 @@ import optax
 
 from ganjax import ema_batch_stats, losses, models, optim, rng
 from ganjax.data import BatchIterator, load_split, to_float_images
+from ganjax.errors import ConfigError
 from ganjax.methods.base import Batch, Data, Generator, Method
 from ganjax.methods.d_regularization import DRegularization
 from ganjax.train_state import NetState, TrainState
@@ -60,7 +61,7 @@ class GAN(Method):
         self.reg = DRegularization(config)
         losses.check_loss_type(self.loss_type, self.label_smoothing)
         if int(config.train.d_steps) < 1:
-            raise ValueError(f"config.train.d_steps must be >= 1, got {config.train.d_steps}")
+            raise ConfigError(f"config.train.d_steps must be >= 1, got {config.train.d_steps}")
 
     # -- data -------------------------------------------------------------------------------
     def load_data(self) -> Data:

@@ -45,6 +45,7 @@ from ganjax import optim, translation_losses
 from ganjax.data import BatchIterator, to_float_images
 from ganjax.data.jitter import jitter_batch
 from ganjax.data.translation_tasks import load_paired_split
+from ganjax.errors import ConfigError, DataError
 from ganjax.evaluators.fid import quantize
 from ganjax.methods.base import Data
 from ganjax.methods.translation import TranslationMethod
@@ -118,9 +119,9 @@ class Pix2Pix(TranslationMethod):
         super().__init__(config)
         c = config
         if c.model.d_type not in D_TYPES:
-            raise ValueError(f"config.model.d_type must be one of {D_TYPES}, not {c.model.d_type}")
+            raise ConfigError(f"config.model.d_type must be one of {D_TYPES}, not {c.model.d_type}")
         if c.eval.test_mode not in TEST_MODES:
-            raise ValueError(
+            raise ConfigError(
                 f"config.eval.test_mode must be one of {TEST_MODES}, not {c.eval.test_mode}"
             )
         self.instance_norm = c.model.norm == "instance"
@@ -136,7 +137,7 @@ class Pix2Pix(TranslationMethod):
             d, d.test_split, d.crop_size, self.config.eval.max_test_examples or None
         )
         if not len(train["input"]) or not len(test["input"]):
-            raise ValueError(f"{d.name}: the train or the {d.test_split} split is empty")
+            raise DataError(f"{d.name}: the train or the {d.test_split} split is empty")
         info = {
             "image_shape": list(test["target"].shape[1:]),
             "input_shape": list(test["input"].shape[1:]),
@@ -361,7 +362,7 @@ def translate_images(
       seed: dropout seed of "paper" mode (batch i uses fold_in(key(seed), i)).
     """
     if mode not in TEST_MODES:
-        raise ValueError(f"mode must be one of {TEST_MODES}, not {mode}")
+        raise ConfigError(f"mode must be one of {TEST_MODES}, not {mode}")
     key = jax.random.key(seed)
     out = [
         np.asarray(

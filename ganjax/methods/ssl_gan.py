@@ -23,6 +23,7 @@ from absl import logging
 
 from ganjax import ema_batch_stats, losses, models, optim, rng
 from ganjax.data import BatchIterator, labeled, load_split, to_float_images
+from ganjax.errors import ConfigError
 from ganjax.methods.base import Batch, Data, Generator, Method
 from ganjax.methods.d_regularization import DRegularization
 from ganjax.models.ssl import create_ssl_models
@@ -63,14 +64,14 @@ class SemiSupervisedGAN(Method):
         self.supervised_only = bool(loss.supervised_only)
         self.extra_class = bool(config.model.extra_class)
         if self.supervised_only and config.eval.get("fid_every_steps"):
-            raise ValueError(
+            raise ConfigError(
                 "config.eval.fid_every_steps is set, but a supervised-only baseline trains no "
                 "generator; set it to 0."
             )
         self.mode = "supervised-only baseline" if self.supervised_only else "semi-supervised GAN"
         self.reg = DRegularization(config)
         if config.train.get("d_steps", 1) != 1:
-            raise ValueError(
+            raise ConfigError(
                 "config.train.d_steps must be 1 for the semi-supervised GAN (one D update, then "
                 "one G update per step, as in the paper)."
             )

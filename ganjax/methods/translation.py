@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from ganjax import translation_losses
+from ganjax.errors import ConfigError
 from ganjax.methods.base import Data, Method
 
 
@@ -23,18 +24,18 @@ class TranslationMethod(Method):
         super().__init__(config)
         c = config
         if c.eval.get("fid_every_steps", 0):
-            raise ValueError(
+            raise ConfigError(
                 f"config.eval.fid_every_steps must be 0 for {self.name}: a translator has no "
                 "latent space to sample; its FID on the test split is computed at every "
                 "evaluation, config.eval.every_steps."
             )
         if c.loss.gan_mode not in translation_losses.GAN_MODES:
-            raise ValueError(
+            raise ConfigError(
                 f"config.loss.gan_mode must be one of {translation_losses.GAN_MODES}, not "
                 f"'{c.loss.gan_mode}'"
             )
         if not 0 < c.data.crop_size <= c.data.load_size:
-            raise ValueError(
+            raise ConfigError(
                 f"need 0 < config.data.crop_size <= config.data.load_size, got "
                 f"{c.data.crop_size} and {c.data.load_size}"
             )

@@ -37,6 +37,7 @@ from absl import logging
 
 from ganjax import losses, models, optim
 from ganjax.data import load_config_split, to_float_images
+from ganjax.errors import ConfigError
 from ganjax.methods.base import Data
 from ganjax.methods.gan import GAN, generate
 from ganjax.models.encoder import DCGANEncoder, reparameterize
@@ -63,19 +64,19 @@ class VAEGAN(GAN):
         super().__init__(config)
         c = config
         if c.model.name != "dcgan":
-            raise ValueError(
+            raise ConfigError(
                 f"config.method=vae_gan needs config.model.name='dcgan' (its encoder and D's "
                 f"feature layers are DCGAN-shaped), got '{c.model.name}'"
             )
         if c.model.latent_dist != "normal":
-            raise ValueError(
+            raise ConfigError(
                 "config.method=vae_gan needs config.model.latent_dist='normal': its prior "
                 f"p(z) = N(0, I) is what the KL term pulls q(z | x) to, got '{c.model.latent_dist}'"
             )
         if int(c.train.d_steps) != 1:
-            raise ValueError("config.method=vae_gan takes one D update per step (train.d_steps=1)")
+            raise ConfigError("config.method=vae_gan takes one D update per step (train.d_steps=1)")
         if self.reg.policy:
-            raise ValueError(
+            raise ConfigError(
                 "config.data.augment is not supported with config.method=vae_gan: its "
                 "reconstruction loss compares D's features of un-augmented images. Set it to ''."
             )
@@ -83,7 +84,7 @@ class VAEGAN(GAN):
         self.kl_weight = float(c.loss.kl_weight)
         self.recon_layer = int(c.loss.recon_layer)
         if self.gamma < 0 or self.kl_weight < 0:
-            raise ValueError("config.loss.gamma and config.loss.kl_weight must be >= 0")
+            raise ConfigError("config.loss.gamma and config.loss.kl_weight must be >= 0")
 
     # -- data -------------------------------------------------------------------------------
     def load_data(self) -> Data:

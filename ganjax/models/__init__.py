@@ -8,6 +8,7 @@ import flax.linen as nn
 import jax
 import ml_collections
 
+from ganjax.errors import ConfigError
 from ganjax.models.dcgan import DCGANDiscriminator, DCGANGenerator
 from ganjax.models.mlp import MLPDiscriminator, MLPGenerator
 
@@ -26,7 +27,7 @@ def _mlp(cfg: ml_collections.ConfigDict, image_shape: tuple[int, int, int]):
 def _dcgan(cfg: ml_collections.ConfigDict, image_shape: tuple[int, int, int]):
     h, w, c = image_shape
     if h != w:
-        raise ValueError(f"DCGAN needs square images, got {h}x{w}")
+        raise ConfigError(f"DCGAN needs square images, got {h}x{w}")
     return (
         DCGANGenerator(
             resolution=h,
@@ -57,11 +58,11 @@ def check_discriminator_options(cfg: ml_collections.ConfigDict) -> None:
     """
     norms = ("batch", "layer", "none")
     if cfg.get("d_norm", "batch") not in norms:
-        raise ValueError(f"Unknown config.model.d_norm '{cfg.d_norm}'; choose one of {norms}")
+        raise ConfigError(f"Unknown config.model.d_norm '{cfg.d_norm}'; choose one of {norms}")
     if cfg.name == "dcgan":
         return
     if cfg.get("spectral_norm") or cfg.get("d_norm", "batch") != "batch":
-        raise ValueError(
+        raise ConfigError(
             f"config.model.spectral_norm / config.model.d_norm are implemented for the DCGAN "
             f"discriminator; model '{cfg.name}' has its own normalization. Leave them at "
             "False / 'batch'."
@@ -77,7 +78,7 @@ def create_models(
       ValueError: for an unknown model name.
     """
     if cfg.name not in MODELS:
-        raise ValueError(f"Unknown model '{cfg.name}'; choose one of {sorted(MODELS)}")
+        raise ConfigError(f"Unknown model '{cfg.name}'; choose one of {sorted(MODELS)}")
     check_discriminator_options(cfg)
     return MODELS[cfg.name](cfg, tuple(image_shape))
 
@@ -90,6 +91,6 @@ def sample_latents(key: jax.Array, num: int, dim: int, dist: str) -> jax.Array:
         return jax.random.uniform(key, (num, dim))
     if dist == "normal":
         return jax.random.normal(key, (num, dim))
-    raise ValueError(
+    raise ConfigError(
         f"Unknown latent distribution '{dist}'; use 'uniform', 'uniform01' or 'normal'"
     )

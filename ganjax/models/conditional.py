@@ -23,6 +23,7 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
+from ganjax.errors import ConfigError
 from ganjax.models.dcgan import DCGANDiscriminator, DCGANGenerator
 from ganjax.models.layers import normal_init
 from ganjax.models.spectral_norm import SpectralNorm
@@ -84,14 +85,14 @@ def create_conditional_models(
     from ganjax import models
 
     if cfg.name != "dcgan":
-        raise ValueError(
+        raise ConfigError(
             f"The conditional GAN is built on DCGAN; config.model.name is '{cfg.name}'."
         )
     g_cond, d_cond = cfg.get("g_conditioning", "concat"), cfg.get("d_conditioning", "projection")
     if g_cond not in G_CONDITIONING:
-        raise ValueError(f"Unknown config.model.g_conditioning '{g_cond}'; use {G_CONDITIONING}")
+        raise ConfigError(f"Unknown config.model.g_conditioning '{g_cond}'; use {G_CONDITIONING}")
     if d_cond not in D_CONDITIONING:
-        raise ValueError(f"Unknown config.model.d_conditioning '{d_cond}'; use {D_CONDITIONING}")
+        raise ConfigError(f"Unknown config.model.d_conditioning '{d_cond}'; use {D_CONDITIONING}")
     generator, discriminator = models.create_models(cfg, image_shape)
     if g_cond == "cbn":
         generator = generator.clone(num_classes=num_classes)

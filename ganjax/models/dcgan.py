@@ -13,6 +13,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from ganjax.errors import ConfigError
 from ganjax.models.layers import Conv, ConvTranspose, gan_batch_norm, normal_init
 from ganjax.models.spectral_norm import SpectralNorm
 
@@ -30,7 +31,7 @@ def start_resolution(resolution: int) -> tuple[int, int]:
         r //= 2
         n += 1
     if not 4 <= r <= 7 or n < 1:
-        raise ValueError(
+        raise ConfigError(
             f"DCGAN resolution {resolution} is not start * 2^n with start in 4..7 and n >= 1; "
             "use 28, 32, 48, 56 or 64, for example."
         )
@@ -202,11 +203,11 @@ class DCGANDiscriminator(nn.Module):
         features_only: bool = False,
     ):
         if self.norm not in NORMS:
-            raise ValueError(f"Unknown discriminator norm {self.norm!r}; use one of {NORMS}")
+            raise ConfigError(f"Unknown discriminator norm {self.norm!r}; use one of {NORMS}")
         _, n_down = start_resolution(self.resolution)
         layer = feature_layer if feature_layer < 0 else feature_layer - 1
         if not -n_down <= layer < n_down:
-            raise ValueError(
+            raise ConfigError(
                 f"feature_layer {feature_layer}: this {self.resolution} px discriminator has "
                 f"{n_down} convolution blocks (use 1..{n_down}, or -1 for the last)"
             )

@@ -15,6 +15,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
+from ganjax.errors import ConfigError
 from ganjax.models.layers import gan_batch_norm
 from ganjax.ops import Activation, activate
 
@@ -53,7 +54,7 @@ class InstanceNorm(nn.Module):
 def check_norm(norm: str) -> None:
     """Raises ValueError naming the choices for an unknown normalization."""
     if norm not in NORMS:
-        raise ValueError(f"Unknown norm {norm!r}; choose one of {', '.join(NORMS)}")
+        raise ConfigError(f"Unknown norm {norm!r}; choose one of {', '.join(NORMS)}")
 
 
 def conv_uses_bias(norm: str) -> bool:

@@ -25,6 +25,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from ganjax.errors import ConfigError
 from ganjax.models.instance_norm import check_norm, conv_uses_bias, norm_act
 from ganjax.models.layers import Conv, normal_init
 
@@ -51,7 +52,7 @@ def image_gan_layers(resolution: int) -> int:
     while receptive_field(n) < resolution:
         n += 1
     if resolution // 2**n < 3:  # The two stride-1 4x4 layers need a 3x3 map.
-        raise ValueError(f"No PatchGAN covers a {resolution} px image and still has an output")
+        raise ConfigError(f"No PatchGAN covers a {resolution} px image and still has an output")
     return n
 
 
@@ -108,7 +109,7 @@ class PatchGANDiscriminator(nn.Module):
     def __call__(self, x: Array, train: bool = True) -> Array:
         check_norm(self.norm)
         if self.n_layers < 1:
-            raise ValueError(f"n_layers must be at least 1, got {self.n_layers}")
+            raise ConfigError(f"n_layers must be at least 1, got {self.n_layers}")
         use_bias = conv_uses_bias(self.norm)
         conv, norm = _layers(self, kernel_size=4, padding=1, train=train)
         x = nn.leaky_relu(

@@ -29,6 +29,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from ganjax.errors import ConfigError
 from ganjax.models.instance_norm import check_norm, conv_uses_bias, norm_act, reflect_pad
 from ganjax.models.layers import Conv, ConvTranspose, normal_init
 
@@ -106,10 +107,10 @@ class ResNetGenerator(nn.Module):
     def __call__(self, x: Array, train: bool = True) -> Array:
         check_norm(self.norm)
         if self.num_blocks < 0:
-            raise ValueError(f"num_blocks must be >= 0, got {self.num_blocks}")
+            raise ConfigError(f"num_blocks must be >= 0, got {self.num_blocks}")
         if x.shape[1] % 4 or x.shape[2] % 4:
             # Two stride-2 layers round up and two upsamplings double: 30 px would come out 32.
-            raise ValueError(f"H and W must be multiples of 4, got {x.shape[1]}x{x.shape[2]}")
+            raise ConfigError(f"H and W must be multiples of 4, got {x.shape[1]}x{x.shape[2]}")
         use_bias = conv_uses_bias(self.norm)
         init = normal_init(self.init_std)
         conv = functools.partial(Conv, kernel_init=init, impl=self.conv_impl)

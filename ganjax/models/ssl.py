@@ -13,6 +13,7 @@ import math
 import flax.linen as nn
 import jax
 
+from ganjax.errors import ConfigError
 from ganjax.models.dcgan import DCGANGenerator
 from ganjax.models.layers import Conv
 from ganjax.models.weight_norm import GaussianNoise, WNConv, WNDense
@@ -160,7 +161,7 @@ def create_ssl_models(cfg, image_shape: tuple[int, int, int], num_classes: int):
             dropout=cfg.dropout,
         )
     else:
-        raise ValueError(
+        raise ConfigError(
             f"Unknown SSL model '{cfg.name}'; choose paper_mnist, paper_conv or seeds_svhn"
         )
     return g, d

@@ -36,6 +36,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from ganjax.errors import ConfigError
 from ganjax.models.instance_norm import check_norm, conv_uses_bias, norm_act
 from ganjax.models.layers import Conv, ConvTranspose, normal_init
 
@@ -93,7 +94,7 @@ class UNetGenerator(nn.Module):
         n = self.num_downs
         k = max(n - 5, 0) if self.num_dropout_blocks is None else self.num_dropout_blocks
         if not 0 <= k <= n - 2:
-            raise ValueError(
+            raise ConfigError(
                 f"num_dropout_blocks={k}: a {n}-level U-Net has {n - 2} decoder blocks between "
                 "the innermost and the outermost one"
             )
@@ -103,7 +104,7 @@ class UNetGenerator(nn.Module):
     def __call__(self, x: Array, train: bool = True) -> Array:
         n = self.num_downs
         if n < 2:
-            raise ValueError(f"num_downs must be at least 2, got {n}")
+            raise ConfigError(f"num_downs must be at least 2, got {n}")
         check_norm(self.norm)
         dropout_levels = self._dropout_levels()
         _, h, w, _ = x.shape
@@ -111,7 +112,7 @@ class UNetGenerator(nn.Module):
         pads = fit_padding(h, multiple), fit_padding(w, multiple)
         if pads != ((0, 0), (0, 0)):
             if not self.pad_to_fit:
-                raise ValueError(
+                raise ConfigError(
                     f"A {n}-level U-Net needs H and W divisible by {multiple}, got {h}x{w}; use "
                     "fewer levels or pad_to_fit=True"
                 )

@@ -16,6 +16,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
+from ganjax.errors import ConfigError
 from ganjax.ops.gemm import conv_gemm, im2col
 from ganjax.ops.shift_add import conv_shift_add, shift_add_applies
 from ganjax.ops.winograd import conv_winograd, winograd_applies
@@ -109,7 +110,7 @@ def conv_padded(
     `conv_shift_add` (any layer); "lax" is lax's convolution everywhere.
     """
     if impl not in ("auto", "gemm", "winograd", "shift_add", "lax"):
-        raise ValueError(f"Unknown conv impl '{impl}'; use auto, gemm, winograd, shift_add or lax")
+        raise ConfigError(f"Unknown conv impl '{impl}'; use auto, gemm, winograd, shift_add or lax")
     k, _, cin, cout = kernel.shape
     pads = (
         resolve_padding(padding, k, stride, x.shape[1]),

@@ -17,6 +17,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
+from ganjax.errors import ConfigError
 from ganjax.ops.conv import DN, auto_winograd, conv_valid
 from ganjax.ops.gemm import conv_adjoint_gemm, conv_transpose_geometry
 from ganjax.ops.winograd import conv_adjoint_winograd, winograd_applies
@@ -181,6 +182,6 @@ def conv_transpose(
         return conv_transpose_gemm(x, kernel, stride, padding)
     if impl == "winograd":
         return conv_transpose_winograd(x, kernel, stride, padding)
-    raise ValueError(
+    raise ConfigError(
         f"Unknown conv_transpose impl '{impl}'; use direct, subpixel, gemm, winograd or auto"
     )
