@@ -23,7 +23,7 @@ from absl import app, flags
 from experiments import common
 from ganjax import sampling
 from ganjax.data.translation import IMAGE_EXTENSIONS
-from ganjax.errors import BadFileError, IncompatibleRunError, MissingFileError
+from ganjax.errors import IncompatibleRunError, MissingFileError, UnreadableFileError
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "A pix2pix run folder (experiments.train).")
 _INPUT = flags.DEFINE_string("input", None, "An image file, or a folder of images.")
@@ -83,7 +83,9 @@ def translate_files(
         try:
             image = Image.open(path).convert(mode)
         except OSError as e:
-            raise BadFileError(f"{path} is not a readable image ({e}); remove it or fix it.") from e
+            raise UnreadableFileError(
+                f"{path} is not a readable image ({e}); remove it or fix it."
+            ) from e
         original = image.size
         x = np.asarray(image.resize((size, size), Image.Resampling.BICUBIC), np.uint8)
         x = x.reshape(1, size, size, in_channels)

@@ -56,6 +56,14 @@ from absl import logging
 
 from ganjax import checkpointing, sampling
 from ganjax.data import celeba
+from ganjax.errors import (
+    BadFileError,
+    DataError,
+    IncompatibleRunError,
+    MissingFileError,
+    UnreadableFileError,
+    UserError,
+)
 
 # Files read as images when a folder is walked (others are skipped with a note).
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm")
@@ -165,9 +173,9 @@ def _not_a_classifier(workdir: pathlib.Path, config) -> Exception:
         )
         fix = f"train one (e.g. {command}) and pass its --workdir"
     if config is None:
-        return FileNotFoundError(f"{workdir} is not a ganjax run folder (no config.json); {fix}.")
+        return MissingFileError(f"{workdir} is not a ganjax run folder (no config.json); {fix}.")
     task = config.get("task") or f"'{config.get('method', 'gan')}' training"
-    return ValueError(f"{workdir} is a {task} run, not a classifier run; {fix}.")
+    return IncompatibleRunError(f"{workdir} is a {task} run, not a classifier run; {fix}.")
 
 
 def _conv_probabilities(workdir: pathlib.Path) -> tuple[Callable, str]:
@@ -200,14 +208,14 @@ def _transfer_probabilities(
         checkpointer.close()
     try:
         featurize, desc = transfer_classifier.feature_network(spec, config.data)
-    except (FileNotFoundError, ValueError) as e:
-        raise ValueError(
+    except UserError as e:  # A bug in loading it keeps its traceback.
+        raise IncompatibleRunError(
             f"The transfer classifier in {workdir} reads features from {spec}, which cannot be "
             f"loaded now ({e}). Put that feature network back where it was at training."
         ) from e
     trained_on = results.get("extractor_description", desc)
     if desc != trained_on:
-        raise ValueError(
+        raise IncompatibleRunError(
             f"The transfer classifier in {workdir} was trained on {trained_on}, but {spec} now "
             f"gives {desc}: its features changed since, so the head no longer "
             "applies. Retrain the head (experiments.train with this run's config into a new "
@@ -238,7 +246,7 @@ def load_classifier(workdir: str | pathlib.Path) -> Classifier:
     """
     workdir = pathlib.Path(workdir).expanduser()
     if not workdir.is_dir():
-        raise FileNotFoundError(
+        raise MissingFileError(
             f"--workdir={workdir} does not exist. Pass a classifier run folder, or train one: "
             f"python -m experiments.train --config=configs/fashion_mnist_classifier.py "
             f"--workdir={workdir}"
@@ -252,7 +260,7 @@ def load_classifier(workdir: str | pathlib.Path) -> Classifier:
     if config is None or config.get("task") != "classifier":
         raise _not_a_classifier(workdir, config)
     if not (workdir / "results.json").exists():
-        raise ValueError(
+        raise IncompatibleRunError(
             f"{workdir} is an unfinished classifier run (no results.json): rerun the "
             f"experiments.train command that started it, with --workdir={workdir}; it resumes "
             "from its last checkpoint and finishes."
@@ -292,7 +300,7 @@ def input_files(path: str | pathlib.Path) -> list[tuple[str, pathlib.Path]]:
     if path.is_file():
         return [(path.name, path)]
     if not path.is_dir():
-        raise FileNotFoundError(f"--input={path} does not exist; give an image or a folder.")
+        raise MissingFileError(f"--input={path} does not exist; give an image or a folder.")
     files, skipped = [], []
     for p in sorted(path.rglob("*"), key=lambda p: p.relative_to(path).parts):
         if not p.is_file():
@@ -310,7 +318,7 @@ def input_files(path: str | pathlib.Path) -> list[tuple[str, pathlib.Path]]:
             ", ".join(skipped),
         )
     if not files:
-        raise FileNotFoundError(
+        raise MissingFileError(
             f"{path} holds no images ({', '.join(IMAGE_EXTENSIONS)}); point --input at an image "
             "or a folder of images."
         )
@@ -353,7 +361,7 @@ def read_image(path: pathlib.Path, dataset: str, image_shape) -> tuple[np.ndarra
         image = Image.open(path)
         image.load()  # Decodes now: a truncated or damaged file fails here, not later.
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
-        raise OSError(
+        raise UnreadableFileError(
             f"{path} is not a readable image ({type(e).__name__}: {e}); fix or remove it."
         ) from e
     with image:
@@ -445,11 +453,11 @@ def read_labels(
     """
     path = pathlib.Path(path).expanduser()
     if not path.is_file():
-        raise FileNotFoundError(f"--labels={path} does not exist; give a CSV with name,label.")
+        raise MissingFileError(f"--labels={path} does not exist; give a CSV with name,label.")
     with open(path, newline="") as f:
         reader = csv.DictReader(f)
         if not {"name", "label"} <= set(reader.fieldnames or ()):
-            raise ValueError(
+            raise BadFileError(
                 f"{path} needs a header with the columns name,label; it has {reader.fieldnames}"
             )
         rows = [(reader.line_num, r["name"].strip(), r["label"] or "") for r in reader]
@@ -467,11 +475,11 @@ def read_labels(
         else ""
     ) + f"an integer 0..{classifier.num_classes - 1}"
     if bad:
-        raise ValueError(f"{path}: labels that are not {accepted}: {', '.join(bad[:10])}")
+        raise BadFileError(f"{path}: labels that are not {accepted}: {', '.join(bad[:10])}")
     if twice:
-        raise ValueError(f"{path} gives a label twice for: {', '.join(twice[:10])}")
+        raise BadFileError(f"{path} gives a label twice for: {', '.join(twice[:10])}")
     if missing := sorted(set(labels) - set(names)):
-        raise ValueError(
+        raise DataError(
             f"{path} names {len(missing)} file(s) that are not in --input: "
             f"{', '.join(missing[:20])}{' ...' if len(missing) > 20 else ''}. Names are paths "
             "relative to --input with / (the name column of the output); fix them or add the "
@@ -492,7 +500,7 @@ def score(predictions: list[Prediction], labels: dict[str, int]) -> Score:
     """Accuracy over the predictions that have a label."""
     scored = [p for p in predictions if p.name in labels]
     if not scored:
-        raise ValueError("None of the input files has a label in --labels: nothing to score.")
+        raise DataError("None of the input files has a label in --labels: nothing to score.")
     correct = sum(p.index == labels[p.name] for p in scored)
     return Score(correct / len(scored), len(scored), correct, len(predictions) - len(scored))
 

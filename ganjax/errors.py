@@ -5,7 +5,8 @@ whose message names the problem and the fix. The entry points print it as one `E
 and exit 1. Every other exception is a bug (in ganjax or below it) and keeps its traceback.
 
 The subclasses keep a built-in base where code and tests already catch one (`ConfigError` is a
-`ValueError`, `MissingFileError` a `FileNotFoundError`), so `except ValueError` still works.
+`ValueError`, `MissingFileError` a `FileNotFoundError`, `UnreadableFileError` an `OSError`), so
+`except ValueError` still works.
 """
 
 from __future__ import annotations
@@ -25,7 +26,11 @@ class MissingFileError(UserError, FileNotFoundError):
 
 
 class BadFileError(UserError, ValueError):
-    """A file the user provided is there but unreadable, damaged or of the wrong kind."""
+    """A file the user provided is there but damaged or of the wrong kind."""
+
+
+class UnreadableFileError(UserError, OSError):
+    """A file the user provided cannot be read at all (an image PIL does not recognize, say)."""
 
 
 class IncompatibleRunError(UserError, ValueError):

@@ -25,6 +25,7 @@ from ganjax.errors import (
     IncompatibleRunError,
     MissingFileError,
     NonFiniteError,
+    UnreadableFileError,
     UserError,
 )
 
@@ -54,6 +55,7 @@ def run(*args, timeout=300):
         (IncompatibleRunError, ValueError),
         (DataError, ValueError),
         (NonFiniteError, FloatingPointError),
+        (UnreadableFileError, OSError),
     ],
 )
 def test_each_project_error_is_a_user_error_and_keeps_its_builtin_base(cls, builtin):
