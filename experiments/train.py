@@ -3,7 +3,9 @@
   python -m experiments.train --config=configs/fashion_mnist_gan.py --workdir=runs/fmnist \
       [--config.optim.d.learning_rate=1e-4 ...] [--num_devices=N]
 
-Re-running with the same --workdir resumes from its latest checkpoint.
+Re-running with the same --workdir resumes from its latest checkpoint. A config that would change
+the run's results is refused there (cadences and paths may change: ganjax/run_folder.py) unless
+--allow_config_change is given; config_changes.jsonl in the workdir then records the change.
 """
 
 import os
@@ -12,7 +14,7 @@ from absl import app, flags, logging
 from ml_collections import config_flags
 
 from experiments import common
-from ganjax import host, tasks
+from ganjax import host, run_folder, tasks
 
 _CONFIG = config_flags.DEFINE_config_file(
     "config", None, "Experiment config file.", lock_config=True
@@ -20,6 +22,9 @@ _CONFIG = config_flags.DEFINE_config_file(
 _WORKDIR = flags.DEFINE_string("workdir", None, "Output folder (checkpoints, samples, metrics).")
 _NUM_DEVICES = flags.DEFINE_integer(
     "num_devices", None, "Use the first N local devices (default: all)."
+)
+_ALLOW_CONFIG_CHANGE = flags.DEFINE_bool(
+    "allow_config_change", False, "Resume --workdir even with a config that changes its results."
 )
 flags.mark_flags_as_required(["config", "workdir"])
 
@@ -34,6 +39,8 @@ def main(argv):
         host.tune_allocator(single_arena=host.wants_single_arena(_CONFIG.value.model.name)),
     )
     try:
+        if _ALLOW_CONFIG_CHANGE.value:  # Recorded now: the run then finds config.json the same.
+            run_folder.write_config(_CONFIG.value, _WORKDIR.value, allow_change=True)
         results = tasks.train_and_evaluate(
             _CONFIG.value, _WORKDIR.value, num_devices=_NUM_DEVICES.value
         )

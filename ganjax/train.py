@@ -21,7 +21,7 @@ import jax
 import ml_collections
 from absl import logging
 
-from ganjax import methods, metric_writers, parallel
+from ganjax import methods, metric_writers, parallel, run_folder
 from ganjax.data import prefetch
 from ganjax.errors import ConfigError
 from ganjax.evaluators import curves, periodic, samples
@@ -32,6 +32,12 @@ from ganjax.loop_utils import (
     replicate_and_resume,
     save_checkpoint,
 )
+
+
+# The run folder's step-keyed logs (eval/quality.jsonl: ganjax/evaluators/periodic.py's), cut
+# back to the restored step on resume: an interrupted run may have logged steps past its last
+# checkpoint, which the resumed run repeats.
+RUN_LOGS = ("metrics.jsonl", "eval.jsonl", "eval/quality.jsonl")
 
 
 def derive_num_steps(config: ml_collections.ConfigDict, steps_per_epoch: int) -> int:
@@ -64,16 +70,32 @@ def train_and_evaluate(
     workdir: str | pathlib.Path,
     *,
     num_devices: int | None = None,
+    allow_config_change: bool = False,
 ) -> dict[str, Any]:
     """Trains `config.method` as configured, writing everything under `workdir`, resuming if
     possible.
 
+    A resumed run's logs (RUN_LOGS) are cut back to the restored step first, so the steps it
+    repeats are logged once. Resuming with a config that changes the run's results is refused
+    (ganjax/run_folder.py says which changes pass).
+
+    Args:
+      config: the experiment config.
+      workdir: the run folder.
+      num_devices: use the first N local devices (default: all).
+      allow_config_change: resume `workdir` even when `config` changes its results (the change
+        is recorded in <workdir>/config_changes.jsonl).
+
     Returns:
       The final results (also written to <workdir>/results.json).
+
+    Raises:
+      run_folder.ConfigChangedError: `workdir` holds a checkpoint made with a config whose
+        change alters the results, and `allow_config_change` is False.
     """
     workdir = pathlib.Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
-    (workdir / "config.json").write_text(config.to_json_best_effort(indent=2, sort_keys=True))
+    run_folder.write_config(config, workdir, allow_change=allow_config_change)
     method = methods.get_method(config)
     data = method.load_data()
     (workdir / "data_info.json").write_text(json.dumps(data.info))
@@ -86,6 +108,8 @@ def train_and_evaluate(
         state, mesh, workdir, config.ckpt.max_to_keep
     )
     start_step = int(state.step)
+    for name in RUN_LOGS:  # Before the writers append to them.
+        metric_writers.truncate_jsonl(workdir / name, start_step)
     iterator = method.batches(data, start_step)
     put = functools.partial(
         parallel.put_batch, sharding=parallel.batch_sharding(mesh, method.batch_axis)
@@ -93,7 +117,7 @@ def train_and_evaluate(
     batches = prefetch(iterator, put)
     step_fn = jit_step(method.train_step, mesh, state_sharding, method.batch_axis)
 
-    writer = metric_writers.create_default_writer(workdir)
+    writer = metric_writers.create_default_writer(workdir, start_step)
     quality = periodic.PeriodicQuality(config, mesh, data.image_shape, workdir, writer)
     eval_every = config.eval.every_steps or iterator.steps_per_epoch  # Default: every epoch.
     ckpt_every = config.ckpt.every_steps or num_steps
