@@ -49,10 +49,12 @@ def main(argv):
     wd = _WORKDIR.value
     logging.info("Final: %s", {k: v for k, v in results.items() if isinstance(v, float)})
     if "ema_test_accuracy" in results:
+        val = results.get("val_accuracy")
         print(
             f"Test accuracy: {results['test_accuracy']:.4f} "
-            f"(EMA {results['ema_test_accuracy']:.4f}), validation "
-            f"{results['val_accuracy']:.4f}; curves: {wd}/accuracy_curves.png"
+            f"(EMA {results['ema_test_accuracy']:.4f})"
+            + (f", validation {val:.4f}" if val is not None else "")
+            + f"; curves: {wd}/accuracy_curves.png"
         )
     elif "baseline_test_accuracy" in results:
         print(

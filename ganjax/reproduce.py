@@ -48,7 +48,8 @@ def run_reproduction(config, workdir, num_seeds: int, *, with_baseline: bool = T
             r = tasks.train_and_evaluate(c, workdir / f"{name}_seed{c.seed}")
             row[f"{name}_test_error"] = _error_in_unit(r["test_accuracy"], unit)
             row[f"{name}_ema_test_error"] = _error_in_unit(r["ema_test_accuracy"], unit)
-            row[f"{name}_val_accuracy"] = r["val_accuracy"]
+            if "val_accuracy" in r:  # Only where a validation split was carved out.
+                row[f"{name}_val_accuracy"] = r["val_accuracy"]
         per_seed.append(row)
     summary = {
         "dataset": key[0],

@@ -289,11 +289,10 @@ class SemiSupervisedGAN(Method):
         ema_coll = self.ema_discriminator_collections(state, data)
         for use_ema, prefix in ((False, ""), (True, "ema_")):
             val, coll = idx["val"], ema_coll if use_ema else None
-            out[f"{prefix}val_accuracy"] = (
-                accuracy(state, test["image"][val], test["label"][val], k, use_ema, coll)
-                if len(val)
-                else float("nan")
-            )
+            if len(val):  # No validation split (the paper's protocol): no validation keys.
+                out[f"{prefix}val_accuracy"] = accuracy(
+                    state, test["image"][val], test["label"][val], k, use_ema, coll
+                )
             out[f"{prefix}test_accuracy"] = accuracy(
                 state, test["image"][idx["test"]], test["label"][idx["test"]], k, use_ema, coll
             )
@@ -301,14 +300,17 @@ class SemiSupervisedGAN(Method):
         out["labeled_train_accuracy"] = accuracy(
             state, train["image"][lab], train["label"][lab], k, False
         )
+        val_txt = (
+            f", val acc {out['val_accuracy']:.4f} (EMA {out['ema_val_accuracy']:.4f})"
+            if "val_accuracy" in out
+            else ""
+        )
         logging.info(
-            "eval step %d: test acc %.4f (EMA %.4f), val acc %.4f (EMA %.4f), labeled-train "
-            "acc %.4f",
+            "eval step %d: test acc %.4f (EMA %.4f)%s, labeled-train acc %.4f",
             step,
             out["test_accuracy"],
             out["ema_test_accuracy"],
-            out["val_accuracy"],
-            out["ema_val_accuracy"],
+            val_txt,
             out["labeled_train_accuracy"],
         )
         return out
@@ -343,7 +345,7 @@ class SemiSupervisedGAN(Method):
         out = {
             "mode": self.mode,
             "num_labeled": data.info["num_labeled"],
-            **{k: last_eval.get(k) for k in ACCURACY_KEYS},
+            **{k: last_eval[k] for k in ACCURACY_KEYS if k in last_eval},
             "num_test": data.info["num_test"],
         }
         for prefix in ("", "ema_"):
