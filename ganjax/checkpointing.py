@@ -107,9 +107,6 @@ class BestCheckpointer:
             ),
         )
 
-    def best_step(self) -> int | None:
-        return self._manager.best_step()
-
     def save(self, step: int, state: PyTree, value: float) -> None:
         self._manager.save(
             int(step), args=ocp.args.StandardSave(state), metrics={self.metric: float(value)}

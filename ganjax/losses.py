@@ -127,31 +127,28 @@ def gan_logit(logits: Array, *, extra_class: bool) -> Array:
     return jax.nn.logsumexp(logits, axis=-1)
 
 
-def masked_cross_entropy(*, logits: Array, labels: Array, mask: Array) -> Array:
-    """Mean softmax cross-entropy over rows with mask 1; 0 (not NaN) when no row is labeled."""
+def cross_entropy(*, logits: Array, labels: Array) -> Array:
+    """Mean softmax cross-entropy of integer `labels` under `logits` [B, K] (log-softmax form)."""
     logp = jax.nn.log_softmax(logits, axis=-1)
-    nll = -jnp.take_along_axis(logp, labels[:, None].astype(jnp.int32), axis=-1)[:, 0]
-    mask = mask.astype(logits.dtype)
-    return jnp.sum(jnp.where(mask > 0, nll, 0.0)) / jnp.maximum(mask.sum(), 1.0)
+    return -jnp.mean(jnp.take_along_axis(logp, labels[:, None].astype(jnp.int32), axis=-1))
 
 
 def ssl_discriminator_loss(
     *,
     lab_logits: Array,
     labels: Array,
-    label_mask: Array,
     unl_logits: Array | None,
     fake_logits: Array | None,
     extra_class: bool,
     unsup_weight: float = 1.0,
 ) -> tuple[Array, dict[str, Array]]:
-    """Supervised cross-entropy on labeled rows + the unsupervised real/fake loss.
+    """Supervised cross-entropy on the labeled batch + the unsupervised real/fake loss.
 
     unsupervised = 0.5 * (E_unl[-log D(x)] + E_fake[-log(1 - D(G(z)))]) with D = sigmoid(gan_logit),
     i.e. 0.5 * (mean softplus(-l_unl) + mean softplus(l_fake)), as in the paper's code.
     With `unl_logits=None` and `fake_logits=None` this is the supervised-only baseline.
     """
-    sup = masked_cross_entropy(logits=lab_logits, labels=labels, mask=label_mask)
+    sup = cross_entropy(logits=lab_logits, labels=labels)
     parts = {"loss_sup": sup}
     total = sup
     if unl_logits is not None:

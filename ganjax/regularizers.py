@@ -11,7 +11,7 @@ ordinary JAX functions; tested against `conv_impl="lax"`).
     and generated images (Gulrajani et al. 2017, "Improved Training of Wasserstein GANs").
   * `r1_penalty` / `r2_penalty`: ||grad_x D(x)||^2 on real (R1) or generated (R2) images
     (Mescheder et al. 2018, "Which Training Methods for GANs do actually Converge?").
-  * `apply_lazily` / `lazy_weight`: lazy regularization, the penalty computed only every k steps
+  * `apply_lazily`: lazy regularization, the penalty computed only every k steps
     and weighted by k (Karras et al. 2020, "Analyzing and Improving the Image Quality of
     StyleGAN", StyleGAN2).
 
@@ -125,17 +125,6 @@ def r2_penalty(d_fn: DiscriminatorFn, fake: Array) -> tuple[Array, dict[str, Arr
 def _check_every(every: int) -> None:
     if not isinstance(every, int) or isinstance(every, bool) or every < 1:
         raise ValueError(f"every must be a positive int, got {every!r}")
-
-
-def lazy_weight(step: Array | int, every: int) -> Array:
-    """StyleGAN2's lazy-regularization weight: `every` when step % every == 0, else 0 (float32).
-
-    Multiplying an always-computed penalty by this weight gives the same value and gradient as
-    `apply_lazily` but does the penalty's work on every step; use it where a `lax.cond` is
-    unwanted (e.g. under `vmap`, where a cond computes both branches anyway).
-    """
-    _check_every(every)
-    return jnp.where(jnp.asarray(step) % every == 0, float(every), 0.0).astype(jnp.float32)
 
 
 def apply_lazily(

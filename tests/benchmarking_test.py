@@ -2,7 +2,7 @@
 
 import pytest
 
-from ganjax import benchmarking
+from ganjax import benchmarking, host
 
 
 def test_benchmark_row_has_the_reported_fields():
@@ -19,10 +19,10 @@ def test_benchmark_row_has_the_reported_fields():
     } <= set(row)
     assert row["median_step_s"] > 0 and row["p90_step_s"] >= row["median_step_s"]
     assert row["images_per_sec"] == pytest.approx(8 / row["median_step_s"], rel=0.01)
-    # MLP GAN step: D on 2 x 8 images + G through D twice; XLA counts
-    # > 2 * 8 * (784*128 + 100*128) flops.
-    assert row["gflop_per_step"] > 0
-    assert row["host_malloc"]  # What ganjax.host did in this process, e.g. "system (not tuned)".
+    # MLP GAN step: at least the forward matmuls of D on 2 x 8 images and of G on 8 latents,
+    # 2 flops per multiply-add: 2 * 8 * (2 * 784 * 128 + 100 * 128) (backward passes add more).
+    assert row["gflop_per_step"] * 1e9 >= 2 * 8 * (2 * 784 * 128 + 100 * 128)
+    assert row["host_malloc"] == host.allocator_setting()  # What ganjax.host did here.
 
 
 def test_single_arena_decided_by_model():

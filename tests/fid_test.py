@@ -185,7 +185,9 @@ def test_fid_during_training_logs_keeps_best_and_reports(mnist_dir, tmp_path, ti
         "coverage",
     ):
         assert np.isfinite(results[key]), key
-    assert results["protocol"]["real_vs_real_fid"] >= 0 and results["fid_step"] == 6
+    # The floor (two disjoint real halves) is positive and far below a 6-step generator's FID.
+    assert 0 < results["protocol"]["real_vs_real_fid"] < results["fid"] / 2
+    assert results["fid_step"] == 6
     records = [
         json.loads(line)
         for line in (tmp_path / "run" / "eval" / "quality.jsonl").read_text().splitlines()

@@ -200,17 +200,13 @@ def test_lazy_application_every_4():
     assert "cond" in str(jax.make_jaxpr(loss)(jnp.asarray(a), jnp.asarray(1)))
 
 
-def test_lazy_weight_and_every_1():
-    assert [float(regularizers.lazy_weight(s, 4)) for s in range(9)] == [4, 0, 0, 0, 4, 0, 0, 0, 4]
-    assert float(jax.jit(regularizers.lazy_weight, static_argnums=1)(jnp.asarray(8), 4)) == 4.0
+def test_lazy_every_1_and_bad_intervals():
     real, _, a, v = _smooth_problem()
     fn = lambda: regularizers.r1_penalty(_d_jax(a, v), jnp.asarray(real))
     assert float(regularizers.apply_lazily(3, 1, fn)[0]) == float(fn()[0])
     for bad in (0, -2, 2.0, True):
         with pytest.raises(ValueError, match="every"):
             regularizers.apply_lazily(0, bad, fn)
-        with pytest.raises(ValueError, match="every"):
-            regularizers.lazy_weight(0, bad)
 
 
 # --- Double backprop through DCGAN's discriminator -----------------------------------------------

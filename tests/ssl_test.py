@@ -10,6 +10,7 @@ import sys
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 
 from configs import cifar10_ssl, fashion_mnist_ssl, mnist_ssl, svhn_ssl, svhn_ssl_seeds
@@ -53,7 +54,6 @@ def test_ssl_loss_hand_computed():
     total, parts = losses.ssl_discriminator_loss(
         lab_logits=lab,
         labels=L([0, 1]),
-        label_mask=L([1.0, 1.0]),
         unl_logits=unl,
         fake_logits=fake,
         extra_class=False,
@@ -71,8 +71,7 @@ def test_extreme_logits_stay_finite():
         total, parts = losses.ssl_discriminator_loss(
             lab_logits=big,
             labels=L([1, 0]),
-            label_mask=L([1.0, 1.0]),
-            unl_logits=big,
+                unl_logits=big,
             fake_logits=-big,
             extra_class=extra,
         )
@@ -83,29 +82,13 @@ def test_extreme_logits_stay_finite():
     )
 
 
-def test_all_unlabeled_batch_gives_zero_supervised_loss():
-    sup = losses.masked_cross_entropy(
-        logits=L([[1e4, 0.0], [0.0, 3.0]]), labels=L([1, 0]), mask=L([0.0, 0.0])
-    )
-    assert float(sup) == 0.0
-    grad = jax.grad(
-        lambda l: losses.masked_cross_entropy(logits=l, labels=L([1, 0]), mask=L([0.0, 0.0]))
-    )(L([[1.0, 2.0], [3.0, 4.0]]))
-    assert np.all(np.isfinite(grad)) and float(jnp.abs(grad).max()) == 0.0
-
-
-def test_masked_cross_entropy_ignores_unlabeled_rows():
-    logits = L([[2.0, 0.0], [0.0, 5.0], [1.0, 1.0]])
-    mask = L([1.0, 0.0, 1.0])
-    a = losses.masked_cross_entropy(logits=logits, labels=L([0, 0, 1]), mask=mask)
-    b = losses.masked_cross_entropy(
-        logits=logits, labels=L([0, 1, 1]), mask=mask
-    )  # Masked row's label changed.
-    assert (
-        float(a)
-        == float(b)
-        == pytest.approx((-(2 - lse([2, 0])) - (1 - lse([1, 1]))) / 2, rel=1e-6)
-    )
+def test_cross_entropy_matches_optax_and_stays_finite():
+    logits = L([[2.0, 0.0], [0.0, 5.0], [1e4, -1e4]])
+    labels = L([0, 0, 1])
+    ours = float(losses.cross_entropy(logits=logits, labels=labels))
+    ref = float(optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean())
+    hand = (-(2 - lse([2, 0])) - (0 - lse([0, 5])) + 2e4) / 3
+    assert ours == pytest.approx(ref, rel=1e-6) and ours == pytest.approx(hand, rel=1e-6)
 
 
 def test_labeled_subset_balanced_deterministic_seeded():

@@ -154,6 +154,37 @@ def test_discriminator_step_lowers_its_loss(mnist_dir):
     assert all(np.isfinite(float(v)) for v in metrics.values())
 
 
+def test_winograd_train_step_equals_lax(mnist_dir, monkeypatch):
+    """The trainer's step on the Winograd convolutions (CPU's default at DCGAN widths, >= 16
+    channels; the tiny widths are 8, so forced here) equals the step on lax's convolutions."""
+    from ganjax.ops import conv as conv_ops
+
+    traced = []
+    winograd = conv_ops.conv_winograd
+    monkeypatch.setattr(
+        conv_ops, "conv_winograd", lambda *a, **k: traced.append(1) or winograd(*a, **k)
+    )
+    rng = np.random.default_rng(0)
+    batch = {"image": jnp.asarray(rng.integers(0, 256, (1, 16, 28, 28, 1), dtype=np.uint8))}
+    out = {}
+    for impl, transpose_impl in (("winograd", "winograd"), ("lax", "direct")):
+        config = tiny(
+            fashion_mnist_dcgan,
+            mnist_dir,
+            **{"model.conv_impl": impl, "model.conv_transpose_impl": transpose_impl},
+        )
+        method = methods.get_method(config)
+        data = methods.Data((28, 28, 1), {"image_shape": [28, 28, 1]})
+        state = method.create_state(data, jax.random.key(0), 10, 100)
+        out[impl] = jax.jit(method.train_step)(state, batch, jax.random.key(1))
+        if impl == "winograd":
+            assert traced, "the Winograd convolution was not in the step"
+    (w_state, w_metrics), (l_state, l_metrics) = out["winograd"], out["lax"]
+    for key in ("d/loss", "g/loss", "d/grad_norm", "g/grad_norm"):
+        assert float(w_metrics[key]) == pytest.approx(float(l_metrics[key]), rel=1e-4), key
+    assert _max_diff(_leaves(w_state), _leaves(l_state)) < 1e-5
+
+
 def test_train_and_evaluate_writes_everything(mnist_dir, tmp_path):
     config = tiny(fashion_mnist_gan, mnist_dir)
     results = train.train_and_evaluate(config, tmp_path)

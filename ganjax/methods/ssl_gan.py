@@ -181,7 +181,6 @@ class SemiSupervisedGAN(Method):
             k = jax.random.fold_in(pass_key, i)
             return {"dropout": jax.random.fold_in(k, 0), "noise": jax.random.fold_in(k, 1)}
 
-        mask = jnp.ones((b,), jnp.float32)
         g, d = state[G], state[D]
 
         def d_apply(params, coll, x, i):
@@ -214,7 +213,6 @@ class SemiSupervisedGAN(Method):
             loss, parts = losses.ssl_discriminator_loss(
                 lab_logits=lab_logits,
                 labels=y_lab,
-                label_mask=mask,
                 unl_logits=unl_logits,
                 fake_logits=fake_logits,
                 extra_class=self.extra_class,
