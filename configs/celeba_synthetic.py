@@ -1,5 +1,5 @@
 """CelebA Male / female from 50 labeled faces per side through synthetic data (Langr's VAE-GAN
-chapter; ganjax/synthetic_pipeline.py).
+chapter; ganjax/latent/synthetic_pipeline.py).
 
   python -m experiments.train --config=configs/celeba_synthetic.py \
       --workdir=runs/celeba_syn --config.data.manual_dir=/data/celeba

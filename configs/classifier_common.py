@@ -29,14 +29,14 @@ def get_classifier_config(dataset: str, arg=None) -> ml_collections.ConfigDict:
     # fashion_mnist); "": data.name's own. test_manual_dir: its folder ("": standard places).
     c.data.test_dataset = ""
     c.data.test_manual_dir = ""
-    # Score a binary attribute (ganjax/attributes.py spec, e.g. Male or class=6:0): the test
+    # Score a binary attribute (ganjax/latent/attributes.py spec, e.g. Male or class=6:0): the test
     # images on either side, labeled 1 (has it) / 0. "": the test split's own labels.
     c.data.test_attribute = ""
     c.model.name = "conv_classifier"
     c.model.widths = (32, 64)  # One [3x3 conv, 4x4 stride-2 conv] pair per width.
     c.model.feature_dim = 128  # Penultimate layer: the FID features.
     c.model.dropout = 0.3
-    # model.name=transfer (ganjax/transfer_classifier.py): a frozen feature network
+    # model.name=transfer (ganjax/classifiers/transfer_classifier.py): a frozen feature network
     # (discriminator:<run>, classifier:<path>, inception_v3) with an MLP head of head_hidden units.
     c.model.extractor = ""
     c.model.head_hidden = 256

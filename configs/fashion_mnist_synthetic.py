@@ -1,4 +1,4 @@
-"""Fashion-MNIST from 100 labels through synthetic data (ganjax/synthetic_pipeline.py).
+"""Fashion-MNIST from 100 labels through synthetic data (ganjax/latent/synthetic_pipeline.py).
 
   python -m experiments.train --config=configs/fashion_mnist_synthetic.py --workdir=runs/fm_syn
   python -m experiments.train --config=configs/fashion_mnist_synthetic.py:pair \

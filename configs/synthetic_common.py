@@ -1,4 +1,4 @@
-"""The synthetic-labeled-data pipeline (ganjax/synthetic_pipeline.py) shared by its configs:
+"""The synthetic-labeled-data pipeline (ganjax/latent/synthetic_pipeline.py) shared by its configs:
 a VAE-GAN on the unlabeled training images, a few real labels, 40,000 synthetic labeled images,
 a classifier trained on them and scored on the real test split, beside the same classifier on
 the real labels alone.
@@ -8,7 +8,7 @@ Config arguments (comma-separated):
   seed=N         labeled-image choice, synthesis, both classifiers and the generative model
   labels=N       real labeled images per class (attribute=classes) or per side
   num=N          synthetic images
-  strategy=S     subset_mean (the source's) or shift (ganjax/synthesis.py)
+  strategy=S     subset_mean (the source's) or shift (ganjax/latent/synthesis.py)
   steps=N        generative-model steps instead of its epochs
   transfer       also train the frozen-D-feature + MLP-head classifier, on the synthetic set
                  and on the real labels only
@@ -40,7 +40,7 @@ def get_synthetic_config(
     c.data.name = data_name
     c.data.num_labeled = int(args.get("labels", num_labeled))
     c.synthesis = ml_collections.ConfigDict()
-    c.synthesis.attribute = attribute  # "classes" or an attribute spec (ganjax/attributes.py).
+    c.synthesis.attribute = attribute  # "classes" or an attribute spec (latent/attributes.py).
     c.synthesis.num = int(args.get("num", 40000))
     c.synthesis.strategy = str(args.get("strategy", "subset_mean"))
     c.synthesis.pool_size = 5000  # shift: unlabeled training images encoded as starting codes.

@@ -20,9 +20,9 @@ import numpy as np
 from absl import app, flags
 
 from experiments import common
-from ganjax import attributes, code_space, editing
 from ganjax import rng as rng_lib
 from ganjax.data import load_config_split
+from ganjax.latent import attributes, code_space, editing
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "A VAE-GAN run, or a DCGAN run with an encoder.")
 _ATTRIBUTE = flags.DEFINE_string("attribute", None, "Attribute spec (see the module doc) or all.")

@@ -11,7 +11,8 @@ import json
 from absl import app, flags
 
 from experiments import common
-from ganjax import benchmarking, host
+from ganjax.tools import benchmarking
+from ganjax.training import host
 
 _MODEL = flags.DEFINE_list(
     "model",
@@ -51,7 +52,7 @@ _CONV_IMPL = flags.DEFINE_enum(
 
 def main(argv):
     del argv
-    # Before JAX starts (see ganjax/host.py); GANJAX_MALLOC=system measures without it.
+    # Before JAX starts (see ganjax/training/host.py); GANJAX_MALLOC=system measures without it.
     host.tune_allocator(single_arena=any(benchmarking.wants_single_arena(m) for m in _MODEL.value))
     for model in _MODEL.value:
         if model == "conv_transpose_layer":  # The layer micro-benchmark, both implementations.

@@ -6,7 +6,8 @@
 Works for both kinds of classifier run (configs/*_classifier.py; the transfer classifier with
 --config.model.name=transfer). --input is an image or a folder, walked recursively in sorted
 order (non-image files are skipped with a note). Each image, of any size and mode, gets the
-run's own preprocessing (ganjax/classify.py says exactly what happens to sizes the dataset does
+run's own preprocessing (ganjax/classifiers/classify.py says exactly what happens to sizes the
+dataset does
 not have). --out gets one row per image: name (path relative to --input), label (the class
 name where the run knows them, else the integer) and probability (of that label).
 --labels (a CSV with columns name,label; a label is a class name or an integer) also prints the
@@ -18,7 +19,7 @@ from __future__ import annotations
 from absl import app, flags
 
 from experiments import common
-from ganjax import classify
+from ganjax.classifiers import classify
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "A classifier run folder (experiments.train).")
 _INPUT = flags.DEFINE_string("input", None, "An image file, or a folder of images.")

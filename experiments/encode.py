@@ -1,4 +1,5 @@
-"""Trains a post-hoc encoder for a trained DCGAN run (ganjax/posthoc_encoder.py), so attribute
+"""Trains a post-hoc encoder for a trained DCGAN run (ganjax/latent/posthoc_encoder.py), so
+attribute
 vectors, editing and synthetic data work on it like on a VAE-GAN.
 
   python -m experiments.encode --workdir=runs/fmnist_dcgan [--steps=3000] [--refine_steps=50]
@@ -6,7 +7,8 @@ vectors, editing and synthetic data work on it like on a VAE-GAN.
 Writes <workdir>/encoder/ (checkpoint + encoder.json) and reports the reconstruction error
 (mean squared error in [0, 1] pixels) of --eval_examples real test images: from the encoder's
 code alone and after the latent optimization. Resumable; a finished encoder is reused when its
-key matches (the training settings and the generator's weights; see ganjax/posthoc_encoder.py),
+key matches (the training settings and the generator's weights; see
+ganjax/latent/posthoc_encoder.py),
 refused otherwise; --overwrite deletes it and trains a new one.
 """
 
@@ -15,8 +17,9 @@ import json
 from absl import app, flags
 
 from experiments import common
-from ganjax import code_space, posthoc_encoder, sampling
 from ganjax.data import load_config_split
+from ganjax.latent import code_space, posthoc_encoder
+from ganjax.training import sampling
 
 _D = posthoc_encoder.Settings()
 _WORKDIR = flags.DEFINE_string("workdir", None, "A DCGAN run folder written by experiments.train.")

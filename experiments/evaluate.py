@@ -11,7 +11,8 @@ from absl import app, flags
 
 from configs import base
 from experiments import common
-from ganjax import evaluation, host
+from ganjax.evaluators import evaluation
+from ganjax.training import host
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "A folder written by experiments.train.")
 _NUM = flags.DEFINE_integer(

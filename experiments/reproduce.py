@@ -10,8 +10,10 @@ from absl import app, flags
 from ml_collections import config_flags
 
 from experiments import common
-from ganjax import host, methods, reproduce
+from ganjax import methods
 from ganjax.errors import ConfigError
+from ganjax.tools import reproduce
+from ganjax.training import host
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "An SSL config file.", lock_config=True)
 _WORKDIR = flags.DEFINE_string("workdir", None, "Output folder.")

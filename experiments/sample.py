@@ -11,8 +11,8 @@ a conditional run's images are class-balanced: image i has class i mod K).
 from absl import app, flags
 
 from experiments import common
-from ganjax import sampling
 from ganjax.evaluators import samples
+from ganjax.training import sampling
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "A folder written by experiments.train.")
 _NUM = flags.DEFINE_integer("num", 64, "Number of images.")

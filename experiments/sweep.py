@@ -12,7 +12,7 @@ each needs only part of the machine). Extra trainer flags: --set=--config.train.
 from absl import app, flags
 
 from experiments import common
-from ganjax import sweeps
+from ganjax.tools import sweeps
 
 _CONFIG = flags.DEFINE_string(
     "config", None, "Config file (with optional :arg), as for experiments.train."

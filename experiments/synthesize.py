@@ -7,7 +7,7 @@
 
 --attribute=classes: --num_labeled random training images per class, labeled by class; any
 other attribute spec (see experiments.attributes): --num_labeled per side, label 1 = has it.
---strategy (ganjax/synthesis.py): subset_mean (the source's: the mean of a random subset of a
+--strategy (ganjax/latent/synthesis.py): subset_mean (the source's: the mean of a random subset of a
 label's labeled codes) or shift (an unlabeled image's code moved into the label's class subspace
 coordinates). Writes images.npy, labels.npy and synthetic.json to --out (default
 <workdir>/synthetic/<attribute>_<strategy>_n<num_labeled>_s<seed>); train on it with
@@ -19,8 +19,8 @@ import pathlib
 from absl import app, flags
 
 from experiments import common
-from ganjax import code_space, editing, synthesis
 from ganjax.data import load_config_split
+from ganjax.latent import code_space, editing, synthesis
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "A VAE-GAN run, or a DCGAN run with an encoder.")
 _ATTRIBUTE = flags.DEFINE_string("attribute", "classes", "classes, or an attribute spec.")

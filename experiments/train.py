@@ -4,7 +4,8 @@
       [--config.optim.d.learning_rate=1e-4 ...] [--num_devices=N]
 
 Re-running with the same --workdir resumes from its latest checkpoint. A config that would change
-the run's results is refused there (cadences and paths may change: ganjax/run_folder.py) unless
+the run's results is refused there (cadences and paths may change: ganjax/training/run_folder.py)
+unless
 --allow_config_change is given; config_changes.jsonl in the workdir then records the change.
 """
 
@@ -14,7 +15,8 @@ from absl import app, flags, logging
 from ml_collections import config_flags
 
 from experiments import common
-from ganjax import host, run_folder, tasks
+from ganjax.tools import tasks
+from ganjax.training import host, run_folder
 
 _CONFIG = config_flags.DEFINE_config_file(
     "config", None, "Experiment config file.", lock_config=True
@@ -33,7 +35,7 @@ def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
     common.setup_logging()
-    # Before JAX starts (see ganjax/host.py); GANJAX_MALLOC=system turns it off.
+    # Before JAX starts (see ganjax/training/host.py); GANJAX_MALLOC=system turns it off.
     logging.info(
         "Host malloc: %s",
         host.tune_allocator(single_arena=host.wants_single_arena(_CONFIG.value.model.name)),

@@ -21,9 +21,9 @@ import numpy as np
 from absl import app, flags
 
 from experiments import common
-from ganjax import sampling
 from ganjax.data.translation import IMAGE_EXTENSIONS
 from ganjax.errors import IncompatibleRunError, MissingFileError, UnreadableFileError
+from ganjax.training import sampling
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "A pix2pix run folder (experiments.train).")
 _INPUT = flags.DEFINE_string("input", None, "An image file, or a folder of images.")

@@ -14,7 +14,7 @@ is both "attribute subset" and "epoch 12's order".)
 
 `key(seed, name, *index)` is the JAX-key variant, for host code that needs a `jax.random` key
 (fixed latents of a held-out check, say). Inside jitted steps, derive keys from the loop key with
-`jax.random.fold_in` (ganjax/train.py), not from here.
+`jax.random.fold_in` (ganjax/training/train.py), not from here.
 
 A new kind of draw gets a new name in `STREAMS`; an unknown name raises, so a typo cannot
 silently alias a stream.

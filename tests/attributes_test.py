@@ -1,13 +1,14 @@
-"""Attribute vectors (ganjax/attributes.py), synthetic codes (ganjax/synthesis.py) and the
-editing grids (ganjax/editing.py), on constructed code spaces where the answer is known."""
+"""Attribute vectors (ganjax/latent/attributes.py), synthetic codes (ganjax/latent/synthesis.py) and
+the
+editing grids (ganjax/latent/editing.py), on constructed code spaces where the answer is known."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from ganjax import attributes, editing, synthesis
-from ganjax.code_space import CodeSpace
+from ganjax.latent import attributes, editing, synthesis
+from ganjax.latent.code_space import CodeSpace
 
 
 def test_attribute_vector_recovers_a_planted_direction():

@@ -1,7 +1,7 @@
 """DiffAugment against independent numpy versions of the reference's ops.
 
 The numpy functions below are written from mit-han-lab/data-efficient-gans'
-DiffAugment_pytorch.py (transposed to NHWC); they never call ganjax.augment.
+DiffAugment_pytorch.py (transposed to NHWC); they never call ganjax.objectives.augment.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from jax import test_util
 
-from ganjax import augment
+from ganjax.objectives import augment
 
 # (B, H, W): square even (shift 2, cutout 8), odd x non-square (shift 1, cutouts 5 and 4).
 SHAPES = [(4, 16, 16), (3, 9, 7)]

@@ -2,7 +2,8 @@
 
 import pytest
 
-from ganjax import benchmarking, host
+from ganjax.tools import benchmarking
+from ganjax.training import host
 
 
 def test_benchmark_row_has_the_reported_fields():
@@ -22,7 +23,7 @@ def test_benchmark_row_has_the_reported_fields():
     # MLP GAN step: at least the forward matmuls of D on 2 x 8 images and of G on 8 latents,
     # 2 flops per multiply-add: 2 * 8 * (2 * 784 * 128 + 100 * 128) (backward passes add more).
     assert row["gflop_per_step"] * 1e9 >= 2 * 8 * (2 * 784 * 128 + 100 * 128)
-    assert row["host_malloc"] == host.allocator_setting()  # What ganjax.host did here.
+    assert row["host_malloc"] == host.allocator_setting()  # What ganjax.training.host did here.
 
 
 def test_single_arena_decided_by_model():

@@ -14,11 +14,12 @@ import pytest
 from PIL import Image
 
 from configs import fashion_mnist_cgan
-from ganjax import methods, models, sampling, train
+from ganjax import methods, models
 from ganjax.data import load_split, to_float_images
 from ganjax.evaluators import class_accuracy, extractors
 from ganjax.models.conditional import create_conditional_models
 from ganjax.models.dcgan import DCGANGenerator
+from ganjax.training import sampling, train
 from tests.experiments_test import run
 
 
@@ -223,7 +224,7 @@ def test_sample_command_label(cgan_run, tiny_gan_run, tmp_path):
 
 
 def test_evaluate_reports_class_accuracy_beside_fid(cgan_run, tiny_classifier):
-    from ganjax import evaluation
+    from ganjax.evaluators import evaluation
 
     workdir, _ = cgan_run
     path, result = evaluation.evaluate_run(

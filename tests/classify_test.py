@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ganjax import classifier_train, classify
+from ganjax.classifiers import classifier_train, classify
 from ganjax.data import celeba, load_split
 from tests import fixtures
 
@@ -78,7 +78,7 @@ def photos(fm_test, tmp_path_factory):
 def transfer_run(mnist_dir, tiny_gan_run, tmp_path_factory):
     """A transfer classifier: the MLP head on the tiny GAN run's D features (a few seconds)."""
     from configs import fashion_mnist_classifier
-    from ganjax import transfer_classifier
+    from ganjax.classifiers import transfer_classifier
 
     c = fashion_mnist_classifier.get_config("tiny")
     c.model.name, c.model.extractor = "transfer", f"discriminator:{tiny_gan_run}"

@@ -16,7 +16,7 @@ def mnist_dir(tmp_path_factory) -> pathlib.Path:
 def tiny_classifier(mnist_dir, tmp_path_factory) -> pathlib.Path:
     """A small classifier trained on the fixture (40 steps): a real extractor for the tests."""
     from configs import fashion_mnist_classifier
-    from ganjax import classifier_train
+    from ganjax.classifiers import classifier_train
 
     c = fashion_mnist_classifier.get_config("tiny")
     c.data.manual_dir = str(mnist_dir)
@@ -31,7 +31,7 @@ def tiny_classifier(mnist_dir, tmp_path_factory) -> pathlib.Path:
 def tiny_gan_run(mnist_dir, tmp_path_factory) -> pathlib.Path:
     """A finished tiny DCGAN run on the fixture (6 steps, checkpoints at 3 and 6)."""
     from configs import fashion_mnist_dcgan
-    from ganjax import train
+    from ganjax.training import train
 
     c = fashion_mnist_dcgan.get_config("tiny")
     c.data.manual_dir = str(mnist_dir)

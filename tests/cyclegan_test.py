@@ -17,7 +17,6 @@ import pytest
 from PIL import Image
 
 from configs import fashion_mnist_cyclegan, horse2zebra_cyclegan
-from ganjax import sampling, train
 from ganjax.data import DatasetNotFoundError, to_float_images
 from ganjax.methods.cyclegan import (
     D_A,
@@ -30,6 +29,7 @@ from ganjax.methods.cyclegan import (
     UnpairedBatchIterator,
     translate_images,
 )
+from ganjax.training import sampling, train
 from tests import fixtures
 from tests.train_test import tiny
 

@@ -1,4 +1,5 @@
-"""Batch-norm statistics of EMA weights (ganjax/ema_batch_stats.py) and the methods that use them.
+"""Batch-norm statistics of EMA weights (ganjax/training/ema_batch_stats.py) and the methods that
+use them.
 
 References are computed independently: the inputs of every training-mode batch-norm call are
 captured and their means and variances taken in numpy (float64).
@@ -12,11 +13,12 @@ import optax
 from flax import traverse_util
 
 from configs import fashion_mnist_cgan, fashion_mnist_dcgan, svhn_ssl_seeds
-from ganjax import ema_batch_stats, methods, rng
+from ganjax import methods, rng
 from ganjax.data import to_float_images
 from ganjax.methods import gan
 from ganjax.models import layers
-from ganjax.train_state import NetState, TrainState
+from ganjax.training import ema_batch_stats
+from ganjax.training.train_state import NetState
 
 
 def _reference_stats(apply_fn, params, collections, batches, rngs_list=None):

@@ -64,7 +64,6 @@ def test_each_project_error_is_a_user_error_and_keeps_its_builtin_base(cls, buil
 
 
 def test_the_existing_error_classes_are_user_errors_with_their_old_bases():
-    from ganjax.checkpointing import CheckpointError
     from ganjax.data import DatasetNotFoundError
     from ganjax.data.celeba import FormatError
     from ganjax.data.prepare import PrepareError
@@ -72,9 +71,10 @@ def test_the_existing_error_classes_are_user_errors_with_their_old_bases():
     from ganjax.evaluators.extractors import ExtractorError
     from ganjax.evaluators.inception_install import InceptionInstallError
     from ganjax.evaluators.reference_stats import ReferenceStatsError
-    from ganjax.loop_utils import NonFiniteError as LoopNonFiniteError
-    from ganjax.sampling import NoGeneratorError
-    from ganjax.stage_keys import StageMismatchError
+    from ganjax.latent.stage_keys import StageMismatchError
+    from ganjax.training.checkpointing import CheckpointError
+    from ganjax.training.loop_utils import NonFiniteError as LoopNonFiniteError
+    from ganjax.training.sampling import NoGeneratorError
 
     for cls, old_base in (
         (CheckpointError, RuntimeError),
@@ -123,7 +123,7 @@ def _config(**values) -> ml_collections.ConfigDict:
 
 
 def _unknown_schedule(tmp):
-    from ganjax import optim
+    from ganjax.training import optim
 
     optim.create_schedule(_config(schedule="cosine", learning_rate=1.0), 1, 1)
 
@@ -141,25 +141,25 @@ def _unknown_dataset(tmp):
 
 
 def _unknown_loss(tmp):
-    from ganjax import losses
+    from ganjax.objectives import losses
 
     losses.check_loss_type("lsgan")
 
 
 def _unknown_augment_op(tmp):
-    from ganjax import augment
+    from ganjax.objectives import augment
 
     augment.parse_policy("color,blur")
 
 
 def _bad_sweep(tmp):
-    from ganjax import sweeps
+    from ganjax.tools import sweeps
 
     sweeps.parse_sweep("lr")
 
 
 def _not_a_run(tmp):
-    from ganjax import sampling
+    from ganjax.training import sampling
 
     sampling.read_run(tmp)
 
@@ -182,7 +182,7 @@ def test_user_facing_raise_sites_raise_user_errors(call, cls, match, tmp_path):
 
 
 def test_a_run_needs_a_known_task():
-    from ganjax import runner
+    from ganjax.training import runner
 
     with pytest.raises(ConfigError, match="Unknown config.task 'synthetic'"):
         runner.train_and_evaluate(_config(task="synthetic"), "/nonexistent")
@@ -227,7 +227,7 @@ _INJECTED_BUG = """
     from absl import app
 
     from experiments import common, sample
-    from ganjax import sampling
+    from ganjax.training import sampling
 
     def broken(*args, **kwargs):
         raise {error}("injected bug in the library")

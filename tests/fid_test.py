@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from configs import fashion_mnist_dcgan
-from ganjax import checkpointing, evaluation, parallel, sampling, train
-from ganjax.evaluators import extractors, fid, reference_stats
+from ganjax.evaluators import evaluation, extractors, fid, reference_stats
+from ganjax.training import checkpointing, parallel, sampling, train
 from tests import fixtures
 
 
@@ -266,7 +266,7 @@ def test_one_device_equals_four_devices(mnist_dir, tmp_path, tiny_gan_run, tiny_
     """Feature extraction and generation sharded over 4 (forced CPU) devices: same metrics."""
     script = textwrap.dedent(f"""
         import json, jax
-        from ganjax import evaluation
+        from ganjax.evaluators import evaluation
         assert jax.device_count() == 4
         out = {{}}
         for n in (1, 4):

@@ -205,7 +205,7 @@ def train_classifier(dataset: str, data_cfg, arg: str = "") -> pathlib.Path:
     """Trains `classifier:<dataset>` into the cache folder evaluation looks in, unless done:
     what the command of `extractors.train_command` does, as a library call (evaluation never
     trains a classifier by itself)."""
-    from ganjax import classifier_train
+    from ganjax.classifiers import classifier_train
     from ganjax.evaluators import extractors
 
     workdir = extractors.classifier_cache_dir(data_cfg, dataset, arg)

@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 
 from configs import fashion_mnist_dcgan, fashion_mnist_pix2pix
-from ganjax import metrics, parallel
+from ganjax import metrics
 from ganjax.data import translation_tasks
 from ganjax.evaluators import extractors, fid, floor
+from ganjax.training import parallel
 from tests.experiments_test import run
 
 

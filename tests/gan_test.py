@@ -6,8 +6,10 @@ import numpy as np
 import pytest
 
 from configs import fashion_mnist_dcgan
-from ganjax import methods, regularizers, sampling, train
+from ganjax import methods
 from ganjax.data import to_float_images
+from ganjax.objectives import regularizers
+from ganjax.training import sampling, train
 
 
 def _config(mnist_dir, arg="tiny", **overrides):
@@ -122,7 +124,7 @@ def test_bad_switches_name_their_key(mnist_dir, overrides, match):
 
 def test_d_schedule_counts_d_updates(mnist_dir):
     """With d_steps = 3 and a linear decay, D's learning rate reaches 0 with G's, at the end."""
-    from ganjax import optim
+    from ganjax.training import optim
 
     config = _config(mnist_dir, **{"train.d_steps": 3})
     for player in ("g", "d"):

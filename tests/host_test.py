@@ -1,4 +1,4 @@
-"""ganjax.host: glibc malloc tuning for XLA:CPU's large per-step buffers."""
+"""ganjax.training.host: glibc malloc tuning for XLA:CPU's large per-step buffers."""
 
 import json
 import os
@@ -10,7 +10,7 @@ import pytest
 
 _PROBE = r"""
 import json, resource, statistics, sys
-from ganjax import host
+from ganjax.training import host
 setting = host.tune_allocator(single_arena=True)
 import jax, jax.numpy as jnp
 mb, warm, calls = (int(v) for v in sys.argv[1:4])
@@ -72,7 +72,7 @@ def test_allocator_tuning_can_be_turned_off():
 
 
 def test_single_arena_only_for_models_with_large_activations():
-    from ganjax import host
+    from ganjax.training import host
 
     assert host.wants_single_arena("dcgan") and host.wants_single_arena("seeds_svhn")
     assert not host.wants_single_arena("mlp") and not host.wants_single_arena("paper_mnist")

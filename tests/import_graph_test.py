@@ -13,7 +13,7 @@ PACKAGE = REPO / "ganjax"
 
 # The tool modules (benchmarks, sweeps, reproduction tables) are the only library code that may
 # read configs/ (CONVENTIONS.md: "tools/ ... the only library code that reads configs/").
-CONFIG_READERS = {"ganjax.benchmarking", "ganjax.sweeps", "ganjax.reproduce"}
+CONFIG_READERS = {"ganjax.tools.benchmarking", "ganjax.tools.sweeps", "ganjax.tools.reproduce"}
 
 # Packages that import every module of themselves at run time (importlib over pkgutil): the
 # method registry scans ganjax/methods/ for Method subclasses.

@@ -6,7 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from ganjax import losses
+from ganjax.objectives import losses
 
 L = jnp.asarray
 

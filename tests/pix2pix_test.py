@@ -18,13 +18,14 @@ from PIL import Image
 
 from configs import facades_pix2pix, fashion_mnist_pix2pix
 from experiments import translate
-from ganjax import methods, sampling, train
+from ganjax import methods
 from ganjax.data import DatasetNotFoundError, to_float_images
 from ganjax.evaluators.translation import SetEvaluator
 from ganjax.methods.pix2pix import D, G, PairedBatchIterator, Pix2Pix, translate_images
 from ganjax.models.patchgan import conditional_input
-from tests.metrics_test import refs  # noqa: F401, F811 (a fixture: pytorch-fid's FID)
+from ganjax.training import sampling, train
 from tests import fixtures
+from tests.metrics_test import refs  # noqa: F401, F811 (a fixture: pytorch-fid's FID)
 from tests.train_test import tiny
 
 
@@ -240,7 +241,7 @@ def test_bad_settings_are_refused(mnist_dir):
 
 def test_set_fid_matches_pytorch_fid(mnist_dir, tiny_classifier, refs):  # noqa: F811
     c = _config(mnist_dir, **{"eval.extractor": f"classifier:{tiny_classifier}"})
-    from ganjax import parallel
+    from ganjax.training import parallel
 
     ev = SetEvaluator(c, parallel.create_mesh(1), (28, 28, 1))
     rng = np.random.default_rng(0)

@@ -1,5 +1,5 @@
-"""The post-hoc encoder of a trained DCGAN (ganjax/posthoc_encoder.py) and the code spaces of
-runs (ganjax/code_space.py)."""
+"""The post-hoc encoder of a trained DCGAN (ganjax/latent/posthoc_encoder.py) and the code spaces of
+runs (ganjax/latent/code_space.py)."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from ganjax import code_space, posthoc_encoder, stage_keys
 from ganjax.data import load_split
+from ganjax.latent import code_space, posthoc_encoder, stage_keys
 
 
 def test_latent_optimization_reaches_the_least_squares_code():
@@ -102,7 +102,7 @@ def test_encoder_trains_resumes_and_gives_the_run_a_code_space(tiny_gan_run, mni
 
 def test_encoder_key_names_the_generator_weights(tiny_gan_run):
     """The key changes with the generator's step and weights (a run trained further)."""
-    from ganjax import sampling
+    from ganjax.training import sampling
 
     state, config, _, _ = sampling.restore_run(tiny_gan_run)
     s = posthoc_encoder.Settings()
@@ -134,7 +134,7 @@ def test_encoder_inverts_the_ema_generator_with_its_own_batch_statistics(
     """The EMA weights run with batch-norm statistics recomputed for them, as the run's samples
     and FID do (GAN.ema_generator_collections), in training, held-out scoring and code spaces."""
     from configs import fashion_mnist_dcgan
-    from ganjax import sampling, train
+    from ganjax.training import sampling, train
 
     c = fashion_mnist_dcgan.get_config("tiny")
     c.data.manual_dir = str(mnist_dir)

@@ -11,7 +11,7 @@ import math
 
 import pytest
 
-from ganjax import tasks
+from ganjax.tools import tasks
 from tests import real_data
 
 # (config module, argument, real data it reads, the config key naming where that data is)

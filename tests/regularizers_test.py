@@ -11,8 +11,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from ganjax import regularizers
 from ganjax.models.dcgan import DCGANDiscriminator
+from ganjax.objectives import regularizers
 
 B, H, W, C, K = 3, 4, 4, 2, 5  # A tiny image batch; K hidden units of the smooth test D.
 N = H * W * C

@@ -1,5 +1,5 @@
 """A run folder stays true on resume: its jsonl logs hold each step once, config.json the config
-its checkpoints were trained with (ganjax/run_folder.py, metric_writers.truncate_jsonl)."""
+its checkpoints were trained with (ganjax/training/run_folder.py, metric_writers.truncate_jsonl)."""
 
 import json
 import os
@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from configs import fashion_mnist_gan, fashion_mnist_ssl
-from ganjax import checkpointing, metric_writers, run_folder, train
 from ganjax.evaluators import periodic
+from ganjax.training import checkpointing, metric_writers, run_folder, train
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 

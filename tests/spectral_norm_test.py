@@ -26,7 +26,7 @@ def _disc(**kwargs):
 
 
 def _train_apply(d, params, batch_stats, x):
-    """The training forward pass as ganjax.train runs it: (logits, updated batch_stats)."""
+    """The training forward pass as ganjax.training.train runs it: (logits, updated batch_stats)."""
     logits, upd = d.apply(
         {"params": params, "batch_stats": batch_stats}, x, train=True, mutable=["batch_stats"]
     )
@@ -291,7 +291,7 @@ def test_parameter_gradients_are_finite_with_spectral_norm(norm):
 
 def _penalty_grad(d, variables, x):
     """grad over params of sum_i ||d logit_i / d x_i||^2 (R1 / WGAN-GP's penalty), in training
-    mode with batch_stats threaded through as ganjax.train does."""
+    mode with batch_stats threaded through as ganjax.training.train does."""
 
     def penalty(params):
         def total_logit(images):

@@ -14,9 +14,11 @@ import optax
 import pytest
 
 from configs import cifar10_ssl, fashion_mnist_ssl, mnist_ssl, svhn_ssl, svhn_ssl_seeds
-from ganjax import losses, methods, train
+from ganjax import methods
 from ganjax.data import labeled
 from ganjax.models.weight_norm import WNConv, WNDense
+from ganjax.objectives import losses
+from ganjax.training import train
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 L = jnp.asarray
@@ -335,7 +337,8 @@ def test_generator_starts_unsaturated(mnist_dir):
 
 def test_ssl_generator_is_evaluated_and_baseline_is_refused(mnist_dir, tmp_path, tiny_classifier):
     from configs import fashion_mnist_ssl
-    from ganjax import evaluation, sampling
+    from ganjax.evaluators import evaluation
+    from ganjax.training import sampling
 
     c = fashion_mnist_ssl.get_config("tiny")
     c.data.manual_dir, c.data.cache_dir = str(mnist_dir), str(tmp_path / "cache")

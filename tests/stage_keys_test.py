@@ -1,4 +1,5 @@
-"""Stage keys (ganjax/stage_keys.py): canonical, stable hashes of what produced a stage, and the
+"""Stage keys (ganjax/latent/stage_keys.py): canonical, stable hashes of what produced a stage, and
+the
 refusal of a folder made with other inputs."""
 
 from __future__ import annotations
@@ -10,8 +11,8 @@ import ml_collections
 import numpy as np
 import pytest
 
-from ganjax import stage_keys
 from ganjax.errors import UserError
+from ganjax.latent import stage_keys
 
 
 def test_key_is_the_sha256_of_canonical_json_independent_of_order():

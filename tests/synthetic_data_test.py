@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from configs import fashion_mnist_classifier
-from ganjax import classifier_train
+from ganjax.classifiers import classifier_train
 from ganjax.data import load_split
 from ganjax.data.synthetic import write_dataset
 

@@ -1,4 +1,5 @@
-"""The synthetic-labeled-data pipeline (ganjax/synthetic_pipeline.py) end to end on fixtures in
+"""The synthetic-labeled-data pipeline (ganjax/latent/synthetic_pipeline.py) end to end on fixtures
+in
 the real file formats (Fashion-MNIST IDX; CelebA JPEGs + list_attr_celeba.txt +
 list_eval_partition.txt), its resumption, and the stage commands run as a user runs them."""
 
@@ -13,8 +14,10 @@ import numpy as np
 import pytest
 
 from configs import celeba_synthetic, fashion_mnist_synthetic
-from ganjax import classify, stage_keys, tasks
+from ganjax.classifiers import classify
 from ganjax.data import load_split
+from ganjax.latent import stage_keys
+from ganjax.tools import tasks
 from tests import fixtures
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

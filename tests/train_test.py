@@ -1,4 +1,4 @@
-"""The one training loop (ganjax/train.py) on tiny configs, for every registered method.
+"""The one training loop (ganjax/training/train.py) on tiny configs, for every registered method.
 
 `test_resume_matches_uninterrupted_run` and `test_one_device_equals_four_devices` run every
 method in ganjax.methods.registered() on its `example_config`: a new method gets both by being
@@ -15,16 +15,19 @@ import numpy as np
 import pytest
 
 from configs import fashion_mnist_dcgan, fashion_mnist_gan
-from ganjax import checkpointing, loop_utils, losses, methods, sampling, train
+from ganjax import methods
 from ganjax.data import pipeline, to_float_images
 from ganjax.methods.gan import GAN
+from ganjax.objectives import losses
+from ganjax.training import checkpointing, loop_utils, sampling, train
 from tests import fixtures
 
 
+@methods.register
 class HistoryGAN(GAN):
     """A GAN that also keeps a method-owned array state: a 4-image history of real images
-    (like CycleGAN's image buffer) and a counter. Being a Method subclass registers it, so the
-    loop's shared tests below check that `state.extra` survives resume and device counts."""
+    (like CycleGAN's image buffer) and a counter. Registered, so the loop's shared tests below
+    check that `state.extra` survives resume and device counts."""
 
     name = "history_gan_test"
     example_config = "configs/fashion_mnist_dcgan.py:tiny"
@@ -91,16 +94,21 @@ def test_method_extra_state_is_checkpointed(mnist_dir, tmp_path):
     assert float(jnp.abs(state.extra["history"]).sum()) > 0  # Filled with real images.
 
 
-def test_two_methods_with_one_name_are_refused():
-    class Twin(GAN):
+def test_methods_register_explicitly_under_unique_names():
+    class Twin(GAN):  # Defining a subclass registers nothing.
         name = "history_gan_test"  # Already HistoryGAN's.
 
-    try:
-        with pytest.raises(ValueError, match="Two training methods are called"):
-            methods.registered()
-    finally:
-        Twin.name = ""  # Unregister (subclasses register themselves by their own name).
-    assert methods.registered()["gan"] is GAN  # A subclass never inherits its parent's name.
+    class Unnamed(GAN):  # A subclass never inherits its parent's name.
+        pass
+
+    assert methods.registered()["history_gan_test"] is HistoryGAN
+    assert methods.registered()["gan"] is GAN
+    with pytest.raises(ValueError, match="Two training methods are called 'history_gan_test'"):
+        methods.register(Twin)
+    with pytest.raises(ValueError, match="Unnamed has no `name` of its own"):
+        methods.register(Unnamed)
+    assert methods.register(HistoryGAN) is HistoryGAN  # Again, the same class: allowed.
+    assert methods.registered()["history_gan_test"] is HistoryGAN
 
 
 def test_run_from_before_methods_is_a_clear_error(tiny_gan_run, tmp_path):
@@ -246,7 +254,7 @@ def test_one_device_equals_four_devices(name, mnist_dir, tmp_path):
     """Same global batch on 1 and on 4 (forced CPU) devices: same losses and the same state."""
     script = textwrap.dedent(f"""
         import json, jax, numpy as np
-        from ganjax import sampling, train
+        from ganjax.training import sampling, train
         from tests.train_test import example_config
         assert jax.device_count() == 4
         out, leaves = {{}}, {{}}

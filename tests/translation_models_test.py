@@ -11,8 +11,9 @@ import pytest
 import torch
 
 from experiments import torch_translation_nets as tnets
-from ganjax import image_pool, translation_losses
+from ganjax.methods import image_pool
 from ganjax.models import instance_norm, patchgan, resnet_generator, unet
+from ganjax.objectives import translation_losses
 
 count_params = lambda tree: sum(int(np.prod(x.shape)) for x in jax.tree.leaves(tree))
 

@@ -10,11 +10,12 @@ import numpy as np
 import pytest
 
 from configs import fashion_mnist_vaegan
-from ganjax import losses, methods
+from ganjax import methods
 from ganjax.methods import vae_gan
 from ganjax.methods.base import Data
 from ganjax.models.dcgan import DCGANDiscriminator
 from ganjax.models.encoder import DCGANEncoder, reparameterize
+from ganjax.objectives import losses
 
 
 def test_kl_matches_numpy_closed_form_and_monte_carlo():

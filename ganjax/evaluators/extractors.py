@@ -28,12 +28,12 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
-from ganjax import checkpointing
 from ganjax.data import DATASETS
 from ganjax.errors import UserError
 from ganjax.evaluators import inception_weights
 from ganjax.models.classifier import create_classifier
-from ganjax.train_state import create_classifier_state
+from ganjax.training import checkpointing
+from ganjax.training.train_state import create_classifier_state
 
 PyTree = Any
 

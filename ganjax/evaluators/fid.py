@@ -29,12 +29,13 @@ import ml_collections
 import numpy as np
 from absl import logging
 
-from ganjax import metrics, models, parallel
+from ganjax import metrics, models
 from ganjax.data import load_config_split
 from ganjax.errors import NonFiniteError
 from ganjax.evaluators import extractors, reference_stats
 from ganjax.metrics.manifold import knn_radii_sq
 from ganjax.metrics.mmd import kid_subset_size
+from ganjax.training import parallel
 
 METRIC_KEYS = (
     "fid",

@@ -15,9 +15,9 @@ from typing import Any
 
 import ml_collections
 
-from ganjax import parallel
 from ganjax.data import load_config_split
 from ganjax.errors import ConfigError
+from ganjax.training import parallel
 
 
 def _image_floor(config, mesh, extractor: str | None) -> dict[str, Any]:

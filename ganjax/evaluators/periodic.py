@@ -15,8 +15,8 @@ from typing import Any, Callable
 
 import ml_collections
 
-from ganjax import checkpointing, metric_writers
 from ganjax.evaluators import fid
+from ganjax.training import checkpointing, metric_writers
 
 
 class PeriodicQuality:

@@ -1,10 +1,11 @@
 """The interface every training method implements, and what it hands the loop.
 
-The loop (ganjax/train.py) calls, in order: `load_data`, `create_state`, `batches`, then
+The loop (ganjax/training/train.py) calls, in order: `load_data`, `create_state`, `batches`, then
 `train_step` every step (jitted once, state donated, batches sharded on `batch_axis`); at every
 evaluation `sample_grid` and `evaluate`; for the periodic FID `generator`; at the end `results`.
-Everything a method keeps between steps lives in its `TrainState` (ganjax/train_state.py), so
-checkpoints, exact resume and device-count independence come from the loop for free.
+Everything a method keeps between steps lives in its `TrainState`
+(ganjax/training/train_state.py), so checkpoints, exact resume and device-count independence
+come from the loop for free.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import jax
 import ml_collections
 import numpy as np
 
-from ganjax.train_state import TrainState
+from ganjax.training.train_state import TrainState
 
 Batch = dict[str, jax.Array]
 Metrics = dict[str, jax.Array]

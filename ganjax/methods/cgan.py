@@ -30,9 +30,11 @@ from ganjax.errors import ConfigError
 from ganjax.evaluators import class_accuracy, extractors
 from ganjax.methods.base import Data, Generator
 from ganjax.methods.gan import GAN, generate
+from ganjax.methods.registry import register
 from ganjax.models.conditional import create_conditional_models
 
 
+@register
 class ConditionalGAN(GAN):
     """Class-conditional GAN: projection discriminator or AC-GAN."""
 

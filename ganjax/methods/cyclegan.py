@@ -15,7 +15,7 @@ optimize_parameters:
 
 GAN is the least-squares loss ("lsgan"), lambda_A = lambda_B = 10, lambda_idt = 0.5
 (`config.loss.*`); D is updated on the fakes of this step's forward (before G's update), drawn
-through the 50-image history buffers (ganjax/image_pool.py), which live in the train state's
+through the 50-image history buffers (ganjax/methods/image_pool.py), which live in the train state's
 `extra` and are checkpointed with it, so a resumed run is exact. The authors chain G_A and G_B
 (and D_A and D_B) into one Adam each; Adam is per-parameter, so one Adam per network, as here,
 is the same update. Biases of convolutions that instance norm follows cancel (their gradient is
@@ -44,19 +44,23 @@ import numpy as np
 import optax
 from absl import logging
 
-from ganjax import image_pool, optim, rng, translation_losses
+from ganjax import rng
 from ganjax.data import BatchIterator, to_float_images
 from ganjax.data.jitter import jitter_batch
 from ganjax.data.translation_tasks import load_unpaired_split
 from ganjax.errors import ConfigError, DataError
 from ganjax.evaluators.fid import quantize
+from ganjax.methods import image_pool
 from ganjax.methods.base import Data
+from ganjax.methods.registry import register
 from ganjax.methods.translation import TranslationMethod
 from ganjax.metrics import image_quality
 from ganjax.models.instance_norm import zero_cancelled_bias_grads
 from ganjax.models.patchgan import PatchGANDiscriminator
 from ganjax.models.resnet_generator import ResNetGenerator
-from ganjax.train_state import NetState, TrainState
+from ganjax.objectives import translation_losses
+from ganjax.training import optim
+from ganjax.training.train_state import NetState, TrainState
 
 G_A, G_B, D_A, D_B = "generator_a2b", "generator_b2a", "discriminator_b", "discriminator_a"
 POOL_A, POOL_B = "fake_a_pool", "fake_b_pool"
@@ -89,6 +93,7 @@ class UnpairedBatchIterator(BatchIterator):
         return {"a": a, "b": b}
 
 
+@register
 class CycleGAN(TranslationMethod):
     """Unpaired translation: two ResNet generators, two PatchGANs, cycle + identity losses."""
 

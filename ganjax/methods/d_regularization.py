@@ -15,8 +15,8 @@ from typing import Callable
 import jax
 import ml_collections
 
-from ganjax import augment, regularizers
 from ganjax.errors import ConfigError
+from ganjax.objectives import augment, regularizers
 
 Array = jax.Array
 LogitsFn = Callable[[Array], Array]

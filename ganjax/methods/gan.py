@@ -29,16 +29,20 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from ganjax import ema_batch_stats, losses, models, optim, rng
+from ganjax import models, rng
 from ganjax.data import BatchIterator, load_split, to_float_images
 from ganjax.errors import ConfigError
 from ganjax.methods.base import Batch, Data, Generator, Method
 from ganjax.methods.d_regularization import DRegularization
-from ganjax.train_state import NetState, TrainState
+from ganjax.methods.registry import register
+from ganjax.objectives import losses
+from ganjax.training import ema_batch_stats, optim
+from ganjax.training.train_state import NetState, TrainState
 
 G, D = "generator", "discriminator"
 
 
+@register
 class GAN(Method):
     """Unconditional GAN (`config.method = "gan"`)."""
 
@@ -283,7 +287,7 @@ class GAN(Method):
 
         `ema_batch_stats.NUM_BATCHES` batches of `config.train.batch_size` generator inputs
         (`stats_inputs`), batch k from fold_in(key, k) with the key of the run seed's
-        "ema_batch_stats" stream, index 0 (ganjax/rng.py); see ganjax/ema_batch_stats.py.
+        "ema_batch_stats" stream, index 0 (ganjax/rng.py); see ganjax/training/ema_batch_stats.py.
         """
         key = rng.key(self.config.seed, "ema_batch_stats", 0)
         b = int(self.config.train.batch_size)

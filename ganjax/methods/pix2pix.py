@@ -41,13 +41,13 @@ import numpy as np
 import optax
 from absl import logging
 
-from ganjax import optim, translation_losses
 from ganjax.data import BatchIterator, to_float_images
 from ganjax.data.jitter import jitter_batch
 from ganjax.data.translation_tasks import load_paired_split
 from ganjax.errors import ConfigError, DataError
 from ganjax.evaluators.fid import quantize
 from ganjax.methods.base import Data
+from ganjax.methods.registry import register
 from ganjax.methods.translation import TranslationMethod
 from ganjax.metrics import image_quality
 from ganjax.models.instance_norm import zero_cancelled_bias_grads
@@ -58,7 +58,9 @@ from ganjax.models.patchgan import (
     image_gan_layers,
 )
 from ganjax.models.unet import UNetGenerator
-from ganjax.train_state import NetState, TrainState
+from ganjax.objectives import translation_losses
+from ganjax.training import optim
+from ganjax.training.train_state import NetState, TrainState
 
 G, D = "generator", "discriminator"
 D_TYPES = ("patch", "pixel", "image")
@@ -97,6 +99,7 @@ def _to_channels(images: np.ndarray, channels: int) -> np.ndarray:
     return images.mean(axis=-1, keepdims=True)
 
 
+@register
 class Pix2Pix(TranslationMethod):
     """Paired image-to-image translation: U-Net G, conditional PatchGAN D, cGAN + L1 loss."""
 

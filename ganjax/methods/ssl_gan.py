@@ -21,13 +21,16 @@ import numpy as np
 import optax
 from absl import logging
 
-from ganjax import ema_batch_stats, losses, models, optim, rng
+from ganjax import models, rng
 from ganjax.data import BatchIterator, labeled, load_split, to_float_images
 from ganjax.errors import ConfigError
 from ganjax.methods.base import Batch, Data, Generator, Method
 from ganjax.methods.d_regularization import DRegularization
+from ganjax.methods.registry import register
 from ganjax.models.ssl import create_ssl_models
-from ganjax.train_state import NetState, TrainState
+from ganjax.objectives import losses
+from ganjax.training import ema_batch_stats, optim
+from ganjax.training.train_state import NetState, TrainState
 
 G, D = "generator", "discriminator"
 # D's passes in one step, each with its own dropout / noise key (fold_in of the step's pass key):
@@ -43,6 +46,7 @@ ACCURACY_KEYS = (
 )
 
 
+@register
 class SemiSupervisedGAN(Method):
     """`config.method = "ssl_gan"` (configs/*_ssl*.py)."""
 
@@ -319,7 +323,7 @@ class SemiSupervisedGAN(Method):
         `ema_batch_stats.NUM_BATCHES` batches of `config.train.batch_size` training images
         (rows drawn without replacement, when the set is large enough, from the run seed's
         "ema_batch_stats" stream, index 1), D in training mode with its dropout and noise on
-        (key from the same stream, index 2); see ganjax/ema_batch_stats.py. D's running
+        (key from the same stream, index 2); see ganjax/training/ema_batch_stats.py. D's running
         statistics in training follow its labeled, unlabeled and fake passes; the EMA D
         classifies real images, so its statistics are those of real training images.
         """

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from ganjax import translation_losses
 from ganjax.errors import ConfigError
 from ganjax.methods.base import Data, Method
+from ganjax.objectives import translation_losses
 
 
 class TranslationMethod(Method):
@@ -57,8 +57,8 @@ class TranslationMethod(Method):
     def evaluator(self, data: Data):
         """The configured extractor's FID / KID / precision / recall between two image sets."""
         if self._evaluator is None:
-            from ganjax import parallel
             from ganjax.evaluators.translation import SetEvaluator
+            from ganjax.training import parallel
 
             self._evaluator = SetEvaluator(self.config, parallel.create_mesh(1), data.image_shape)
         return self._evaluator

@@ -35,17 +35,21 @@ import numpy as np
 import optax
 from absl import logging
 
-from ganjax import losses, models, optim
+from ganjax import models
 from ganjax.data import load_config_split, to_float_images
 from ganjax.errors import ConfigError
 from ganjax.methods.base import Data
 from ganjax.methods.gan import GAN, generate
+from ganjax.methods.registry import register
 from ganjax.models.encoder import DCGANEncoder, reparameterize
-from ganjax.train_state import NetState, TrainState
+from ganjax.objectives import losses
+from ganjax.training import optim
+from ganjax.training.train_state import NetState, TrainState
 
 E, G, D = "encoder", "generator", "discriminator"
 
 
+@register
 class VAEGAN(GAN):
     """Encoder + decoder/generator + discriminator, trained jointly."""
 

@@ -14,11 +14,12 @@ import jax
 import ml_collections
 import numpy as np
 
-from ganjax import checkpointing, methods, models
-from ganjax.checkpointing import CheckpointError
+from ganjax import methods, models
 from ganjax.errors import ConfigError, IncompatibleRunError, MissingFileError
 from ganjax.methods.base import Generator
-from ganjax.train_state import TrainState
+from ganjax.training import checkpointing
+from ganjax.training.checkpointing import CheckpointError
+from ganjax.training.train_state import TrainState
 
 __all__ = [
     "Generator",

@@ -22,7 +22,7 @@ import jax
 import jax.numpy as jnp
 
 from ganjax.errors import ConfigError
-from ganjax.losses import sigmoid_cross_entropy
+from ganjax.objectives.losses import sigmoid_cross_entropy
 
 Array = jax.Array
 GAN_MODES = ("lsgan", "vanilla")

@@ -18,8 +18,8 @@ from typing import Any
 
 import ml_collections
 
-from ganjax import parallel, sampling
 from ganjax.evaluators import class_accuracy, fid
+from ganjax.training import parallel, sampling
 
 
 def _slug(extractor: str) -> str:

@@ -2,20 +2,21 @@
 (`config.task = "synthetic_pipeline"`; configs/fashion_mnist_synthetic.py, celeba_synthetic.py).
 
 Stages, each in its own folder under the workdir, resumable, and skipped when done, each keyed by
-what produced it (ganjax/stage_keys.py: <stage>/stage.json holds the sha256 of the settings that
+what produced it (ganjax/latent/stage_keys.py: <stage>/stage.json holds the sha256 of the settings
+that
 determine the stage's output and the keys of the stages it reads):
   generative/   the generative model (config.generative: a VAE-GAN config) on the unlabeled
                 training images, or an existing run (config.generative_workdir; a DCGAN run
                 then needs its post-hoc encoder: experiments.encode).
   synthetic/    config.data.num_labeled real labeled images per class (or per side of
                 config.synthesis.attribute) -> codes -> config.synthesis.num labeled synthetic
-                images (ganjax/synthesis.py), a config.data.name=synthetic dataset.
+                images (ganjax/latent/synthesis.py), a config.data.name=synthetic dataset.
   classifier/   config.classifier trained on the synthetic images only, scored on the real
                 test split.
   labeled_real/ the same real labeled images as a dataset, and
   baseline/     the same classifier trained on them only, scored on the same test split.
   transfer/     (config.transfer) a frozen-feature + MLP-head classifier on the synthetic set
-                (ganjax/transfer_classifier.py; features: the generative run's D), and
+                (ganjax/classifiers/transfer_classifier.py; features: the generative run's D), and
   transfer_baseline/  the same head on the real labeled images only.
 results.json: test_accuracy, baseline_test_accuracy, transfer_test_accuracy,
 transfer_baseline_test_accuracy and the stages' folders. The stage commands (experiments.train /
@@ -38,9 +39,10 @@ from typing import Any
 import ml_collections
 from absl import logging
 
-from ganjax import code_space, runner, stage_keys, synthesis
 from ganjax.data import load_config_split
 from ganjax.data.synthetic import META, write_dataset
+from ganjax.latent import code_space, stage_keys, synthesis
+from ganjax.training import runner
 
 FIX = (
     "Use a new --workdir (set config.generative_workdir=<old workdir>/generative to keep a "
@@ -98,7 +100,8 @@ def _run_identity(gen_dir: pathlib.Path, space) -> dict[str, Any]:
     """What an existing generative run (config.generative_workdir) contributes to the keys: its
     config, the checkpoint step and encoder its code space uses (space.source names both), and
     its post-hoc encoder's key and settings when it has one."""
-    from ganjax import posthoc_encoder, sampling
+    from ganjax.latent import posthoc_encoder
+    from ganjax.training import sampling
 
     run_config, _ = sampling.read_run(gen_dir)
     encoder = posthoc_encoder.record_path(gen_dir)
@@ -111,7 +114,8 @@ def _run_identity(gen_dir: pathlib.Path, space) -> dict[str, Any]:
 
 
 def stage_inputs(config, gen_inputs: dict[str, Any], gen_data) -> dict[str, Any]:
-    """The inputs (see ganjax/stage_keys.py) of every stage after the generative one, given the
+    """The inputs (see ganjax/latent/stage_keys.py) of every stage after the generative one, given
+    the
     generative stage's inputs and the config of the data it was trained on (where the real
     labeled images come from). Stage folders (manual_dir) and D's run folder (extractor) are
     left out: the upstream stage keys stand for them."""

@@ -1,7 +1,8 @@
 """Attribute vectors of a trained run and the editing figures drawn with them.
 
-`compute_vector` encodes N labeled real images per side of an attribute (ganjax/attributes.py)
-through the run's code space (ganjax/code_space.py) and writes
+`compute_vector` encodes N labeled real images per side of an attribute
+(ganjax/latent/attributes.py)
+through the run's code space (ganjax/latent/code_space.py) and writes
 <workdir>/attributes/<attribute>.npz; the `*_grid` functions draw
   edit grid:          per row a real image, its reconstruction, then decode(z + k * v) per k;
   interpolation grid: decode of codes on the line between two real images (rows: pairs);
@@ -15,9 +16,9 @@ import re
 
 import numpy as np
 
-from ganjax import attributes
-from ganjax.code_space import CodeSpace
 from ganjax.evaluators import samples
+from ganjax.latent import attributes
+from ganjax.latent.code_space import CodeSpace
 
 
 def attributes_dir(workdir: str | pathlib.Path) -> pathlib.Path:

@@ -1,8 +1,9 @@
 """Applying a trained classifier run to your own images (`python -m experiments.classify`).
 
 A classifier run is a folder `experiments.train` wrote with `config.task = "classifier"`: the
-from-scratch ConvClassifier (ganjax/classifier_train.py, restored through the evaluation
-extractor's loader) or a transfer classifier (ganjax/transfer_classifier.py: its frozen feature
+from-scratch ConvClassifier (ganjax/classifiers/classifier_train.py, restored through the evaluation
+extractor's loader) or a transfer classifier (ganjax/classifiers/transfer_classifier.py: its frozen
+feature
 network rebuilt from `config.model.extractor`, the standardization and MLP head from its
 checkpoint). Either becomes one function from uint8 images [N, H, W, C] at the run's own
 `data_info.json` image shape to class probabilities [N, K] (softmax of the logits).
@@ -54,7 +55,6 @@ import ml_collections
 import numpy as np
 from absl import logging
 
-from ganjax import checkpointing, sampling
 from ganjax.data import celeba
 from ganjax.errors import (
     BadFileError,
@@ -64,6 +64,7 @@ from ganjax.errors import (
     UnreadableFileError,
     UserError,
 )
+from ganjax.training import checkpointing, sampling
 
 # Files read as images when a folder is walked (others are skipped with a note).
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm")
@@ -90,7 +91,8 @@ def _side_name(classes: list[int], names: tuple[str, ...] | None) -> str:
 
 
 def attribute_names(spec: str, dataset: str) -> tuple[str, str]:
-    """(negative, positive) names of an attribute spec (ganjax/attributes.py), label 0 / 1."""
+    """(negative, positive) names of an attribute spec (ganjax/latent/attributes.py), label 0 /
+    1."""
     spec = spec.strip()
     if spec == "Male":
         return ("female", "male")
@@ -190,7 +192,7 @@ def _conv_probabilities(workdir: pathlib.Path) -> tuple[Callable, str]:
 def _transfer_probabilities(
     workdir: pathlib.Path, config, info: dict, results: dict
 ) -> tuple[Callable, str]:
-    from ganjax import transfer_classifier
+    from ganjax.classifiers import transfer_classifier
 
     spec, dim = config.model.extractor, int(info["feature_dim"])
     head = transfer_classifier.MLPHead(

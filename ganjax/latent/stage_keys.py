@@ -3,8 +3,9 @@
 A stage's key is the sha256 of the canonical JSON (sorted keys, no whitespace) of its inputs: the
 part of the config that determines its output, plus the keys of the stages (or the identity of
 the run) it reads. `stage.json` beside the outputs holds the key and those inputs, so a mismatch
-can name the settings that changed. The synthetic-data pipeline (ganjax/synthetic_pipeline.py)
-and the post-hoc encoder (ganjax/posthoc_encoder.py) key their stages with it.
+can name the settings that changed. The synthetic-data pipeline
+(ganjax/latent/synthetic_pipeline.py)
+and the post-hoc encoder (ganjax/latent/posthoc_encoder.py) key their stages with it.
 
 A stage folder is reusable when it is empty, or when its stage.json has the same key. Any other
 folder (another key, or outputs without a stage.json: written before stages were keyed) is a

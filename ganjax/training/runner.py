@@ -2,7 +2,7 @@
 `config.model.name = "transfer"` a frozen-feature one), a training method of the loop
 (`config.method`: gan, ssl_gan, cgan, vae_gan; ganjax/methods), or a task that the module
 implementing it registers (`register_task`; the synthetic-data pipeline, whose stages are runs
-of this runner). ganjax/tasks.py imports every such module: call its `train_and_evaluate`."""
+of this runner). ganjax/tools/tasks.py imports every such module: call its `train_and_evaluate`."""
 
 from __future__ import annotations
 
@@ -27,19 +27,19 @@ def train_and_evaluate(config, workdir, *, num_devices: int | None = None) -> di
     if task in _TASKS:
         return _TASKS[task](config, workdir, num_devices=num_devices)
     if task == "classifier" and config.model.name == "transfer":
-        from ganjax import transfer_classifier
+        from ganjax.classifiers import transfer_classifier
 
         return transfer_classifier.train_and_evaluate(config, workdir, num_devices=num_devices)
     if task == "classifier":
-        from ganjax import classifier_train
+        from ganjax.classifiers import classifier_train
 
         return classifier_train.train_and_evaluate(config, workdir, num_devices=num_devices)
     if task:
         raise ConfigError(
             f"Unknown config.task '{task}'; choose classifier, {', '.join(sorted(_TASKS))} or "
             "none (a training method). Library callers: run tasks through "
-            "ganjax.tasks.train_and_evaluate, which registers them all."
+            "ganjax.tools.tasks.train_and_evaluate, which registers them all."
         )
-    from ganjax import train
+    from ganjax.training import train
 
     return train.train_and_evaluate(config, workdir, num_devices=num_devices)

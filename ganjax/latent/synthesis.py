@@ -20,8 +20,8 @@ from __future__ import annotations
 import numpy as np
 
 from ganjax import rng as rng_lib
-from ganjax.attributes import class_means
 from ganjax.errors import ConfigError
+from ganjax.latent.attributes import class_means
 
 STRATEGIES = ("subset_mean", "shift")
 
@@ -85,9 +85,9 @@ def labeled_examples(
     """(indices, labels, what they are) of the labeled real images: the label budget.
 
     attribute "classes": `num_labeled` random images of every class, labeled by class.
-    Any other spec (ganjax/attributes.py): `num_labeled` per side, label 1 = has it, 0 = not.
+    Any other spec (ganjax/latent/attributes.py): `num_labeled` per side, label 1 = has it, 0 = not.
     """
-    from ganjax import attributes
+    from ganjax.latent import attributes
 
     if attribute == "classes":
         if "label" not in train:
@@ -129,8 +129,8 @@ def synthesize_dataset(
     run: str = "",
 ):
     """Generates `num` labeled images and writes them as a synthetic dataset (ganjax/data)."""
-    from ganjax.code_space import to_uint8
     from ganjax.data.synthetic import write_dataset
+    from ganjax.latent.code_space import to_uint8
 
     idx, labels, info = labeled_examples(train, attribute, num_labeled, seed)
     codes = space.encode(train["image"][idx])

@@ -30,10 +30,10 @@ import numpy as np
 import optax
 from absl import logging
 
-from ganjax import checkpointing, sampling
-from ganjax.classifier_train import load_classifier_data
+from ganjax.classifiers.classifier_train import load_classifier_data
 from ganjax.data import to_float_images
 from ganjax.errors import ConfigError, IncompatibleRunError
+from ganjax.training import checkpointing, sampling
 
 
 class MLPHead(nn.Module):

@@ -14,7 +14,7 @@ import pathlib
 
 import numpy as np
 
-from ganjax import tasks
+from ganjax.tools import tasks
 
 # (dataset, labels) -> (paper mean, paper std, unit)
 PAPER = {

@@ -13,8 +13,8 @@ import jax
 import ml_collections
 import numpy as np
 
-from ganjax import host, loop_utils, parallel
 from ganjax.errors import ConfigError
+from ganjax.training import host, loop_utils, parallel
 
 # name -> (config factory, image shape)
 BENCHMARKS: dict[str, tuple[Callable[[], ml_collections.ConfigDict], tuple[int, int, int]]] = {}
@@ -166,7 +166,7 @@ def _setup(config, image_shape, batch, mesh, rng):
 
 
 def wants_single_arena(model: str) -> bool:
-    """Whether `model`'s step needs glibc's single-arena setting (see ganjax/host.py)."""
+    """Whether `model`'s step needs glibc's single-arena setting (see ganjax/training/host.py)."""
     if model not in BENCHMARKS:
         return False
     return host.wants_single_arena(BENCHMARKS[model][0]().model.name)

@@ -21,18 +21,18 @@ import jax
 import ml_collections
 from absl import logging
 
-from ganjax import methods, metric_writers, parallel, run_folder
+from ganjax import methods
 from ganjax.data import prefetch
 from ganjax.errors import ConfigError
 from ganjax.evaluators import curves, periodic, samples
-from ganjax.loop_utils import (
+from ganjax.training import metric_writers, parallel, run_folder
+from ganjax.training.loop_utils import (
     Metrics,
     jit_step,
     pull_metrics,
     replicate_and_resume,
     save_checkpoint,
 )
-
 
 # The run folder's step-keyed logs (eval/quality.jsonl: ganjax/evaluators/periodic.py's), cut
 # back to the restored step on resume: an interrupted run may have logged steps past its last
@@ -77,7 +77,7 @@ def train_and_evaluate(
 
     A resumed run's logs (RUN_LOGS) are cut back to the restored step first, so the steps it
     repeats are logged once. Resuming with a config that changes the run's results is refused
-    (ganjax/run_folder.py says which changes pass).
+    (ganjax/training/run_folder.py says which changes pass).
 
     Args:
       config: the experiment config.

@@ -31,8 +31,8 @@ import ml_collections
 import numpy as np
 from absl import logging
 
-from ganjax import checkpointing, optim
 from ganjax.errors import IncompatibleRunError
+from ganjax.training import checkpointing, optim
 
 CONFIG_FILE = "config.json"
 CHANGES_FILE = "config_changes.jsonl"
@@ -87,7 +87,7 @@ def config_diff(old: dict, new: dict) -> dict[str, tuple[Any, Any]]:
 def schedules_spanning_num_steps(config: ml_collections.ConfigDict) -> list[str]:
     """The optimizers (`optim.<player>`) whose learning-rate schedule depends on the run's
     total number of steps, found by building each schedule for two totals and comparing it step
-    by step (so a schedule added to ganjax/optim.py is judged without a list to update)."""
+    by step (so a schedule added to ganjax/training/optim.py is judged without a list to update)."""
     out = []
     for name, cfg in sorted(config.get("optim", {}).items()):
         if not isinstance(cfg, ml_collections.ConfigDict) or "schedule" not in cfg:
@@ -172,7 +172,7 @@ def write_config(
                 "To train with this config, use a new --workdir. To continue this run with it "
                 "anyway, pass --allow_config_change (train_and_evaluate(..., "
                 f"allow_config_change=True)); the change is then recorded in {CHANGES_FILE}. "
-                "Changes of cadences and paths pass (ganjax/run_folder.py FREE_KEYS)."
+                "Changes of cadences and paths pass (ganjax/training/run_folder.py FREE_KEYS)."
             )
         if diff:
             record = {

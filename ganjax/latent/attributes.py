@@ -13,7 +13,7 @@ Attribute specs (`--attribute=`):
   class=6:0         class 6 vs class 0 (a class-to-class direction; e.g. shirt vs T-shirt).
   class=5,7,9:1,3   one grouping vs another.
 
-Everything here is numpy on codes; ganjax/code_space.py supplies encode and decode.
+Everything here is numpy on codes; ganjax/latent/code_space.py supplies encode and decode.
 """
 
 from __future__ import annotations

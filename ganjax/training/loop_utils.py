@@ -1,7 +1,8 @@
 """The pieces of a training loop that every trainer shares: the jitted step, checkpoint resume
 and saving, metrics pulled to the host with the NaN/Inf stop.
 
-The GAN loop (ganjax/train.py) and the domain classifier's (ganjax/classifier_train.py) both
+The GAN loop (ganjax/training/train.py) and the domain classifier's
+(ganjax/classifiers/classifier_train.py) both
 use them; neither imports the other.
 """
 
@@ -11,8 +12,8 @@ import jax
 import numpy as np
 from absl import logging
 
-from ganjax import checkpointing, parallel
 from ganjax.errors import NonFiniteError
+from ganjax.training import checkpointing, parallel
 
 Metrics = dict[str, jax.Array]
 

@@ -11,7 +11,8 @@ Two parts:
      visual manipulation on the natural image manifold"). U(-1, 1) latents are kept in the box.
 
 Written to <workdir>/encoder/: checkpoints/<step> (orbax), encoder.json (settings, losses) and
-stage.json, the encoder's key (ganjax/stage_keys.py): the training settings (all but the refine_*
+stage.json, the encoder's key (ganjax/latent/stage_keys.py): the training settings (all but the
+refine_*
 ones, which only the code space reads) and the generator it inverts (the run's config, its
 checkpoint step, EMA or raw weights and a hash of those weights). A finished encoder is reused
 only under the same key; another key (other settings, or a run trained further) is refused with
@@ -34,11 +35,13 @@ import jax.numpy as jnp
 import optax
 from absl import logging
 
-from ganjax import checkpointing, models, rng, sampling, stage_keys
+from ganjax import models, rng
 from ganjax.errors import IncompatibleRunError, MissingFileError
+from ganjax.latent import stage_keys
 from ganjax.methods.gan import generate
 from ganjax.models.encoder import DCGANEncoder
-from ganjax.train_state import NetState
+from ganjax.training import checkpointing, sampling
+from ganjax.training.train_state import NetState
 
 SUBDIR = "encoder"
 
@@ -250,7 +253,7 @@ def code_space_fields(
     workdir: str | pathlib.Path, refine_steps: int | None = None
 ) -> dict[str, Any]:
     """The fields of the CodeSpace of a DCGAN run with a trained post-hoc encoder (encode_batch,
-    decode_batch, latent_dim, image_shape, config, source): ganjax/code_space.py builds it.
+    decode_batch, latent_dim, image_shape, config, source): ganjax/latent/code_space.py builds it.
 
     `refine_steps` overrides the recorded number of latent optimization steps (0: the encoder's
     code alone)."""

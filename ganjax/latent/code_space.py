@@ -3,9 +3,11 @@
   VAE-GAN runs (config.method=vae_gan): the run's own encoder (the mean of q(z | x)) and the
     generator it was trained with (raw weights: the encoder was trained against those).
   Other runs with a generator (GAN, DCGAN): the post-hoc encoder that
-    `python -m experiments.encode` trained for it, in <workdir>/encoder (ganjax/posthoc_encoder.py).
+    `python -m experiments.encode` trained for it, in <workdir>/encoder
+    (ganjax/latent/posthoc_encoder.py).
 
-Attribute vectors (ganjax/attributes.py), editing grids and synthetic data all go through this.
+Attribute vectors (ganjax/latent/attributes.py), editing grids and synthetic data all go through
+this.
 """
 
 from __future__ import annotations
@@ -19,8 +21,8 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from ganjax import sampling
 from ganjax.data import to_float_images
+from ganjax.training import sampling
 
 
 @dataclasses.dataclass
@@ -83,6 +85,6 @@ def load_code_space(workdir: str | pathlib.Path, refine_steps: int | None = None
             config=config,
             source=f"vae_gan encoder (mean of q(z | x)), step {int(state.step)}",
         )
-    from ganjax import posthoc_encoder
+    from ganjax.latent import posthoc_encoder
 
     return CodeSpace(**posthoc_encoder.code_space_fields(workdir, refine_steps=refine_steps))

@@ -35,7 +35,7 @@ import jax.numpy as jnp
 from flax import traverse_util
 
 from ganjax.models import layers
-from ganjax.train_state import NetState
+from ganjax.training.train_state import NetState
 
 NUM_BATCHES = 16  # Fixed batches per recomputation (of the training batch size).
 _BN_TYPES = (nn.BatchNorm, layers.BatchNorm)
@@ -73,7 +73,7 @@ def _bn_momenta(net: NetState, params, coll, inputs, rngs) -> dict[tuple[str, ..
     if unknown:
         raise ValueError(
             f"layers {unknown} keep running statistics but are not a known batch norm "
-            f"({', '.join(t.__name__ for t in _BN_TYPES)}); teach ganjax.ema_batch_stats "
+            f"({', '.join(t.__name__ for t in _BN_TYPES)}); teach ganjax.training.ema_batch_stats "
             "their update"
         )
     return momenta

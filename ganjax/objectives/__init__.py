@@ -1,0 +1,1 @@
+"""Pure losses, discriminator regularizers and augmentation (no model calls)."""
