@@ -21,8 +21,8 @@ from absl import app, flags
 
 from experiments import common
 from ganjax import rng as rng_lib
-from ganjax.data import load_config_split
-from ganjax.latent import attributes, code_space, editing
+from ganjax.data import attribute_specs, load_config_split
+from ganjax.latent import code_space, editing
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "A VAE-GAN run, or a DCGAN run with an encoder.")
 _ATTRIBUTE = flags.DEFINE_string("attribute", None, "Attribute spec (see the module doc) or all.")
@@ -49,7 +49,7 @@ def _specs(train, attribute: str) -> list[str]:
     return [f"class={c}" for c in range(int(train["label"].max()) + 1)]
 
 
-def _rows(sides: attributes.Sides, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def _rows(sides: attribute_specs.Sides, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     rng = rng_lib.stream(seed, "attribute_grid_rows")
     pick = [
         rng.permutation(np.flatnonzero(m))[: (n + 1) // 2] for m in (sides.positive, sides.negative)
@@ -76,7 +76,7 @@ def main(argv):
                 space, train, spec, _NUM_LABELED.value, _SEED.value, out
             )
             stem = editing.file_stem(spec)
-            test_sides = attributes.select_sides(test, spec)
+            test_sides = attribute_specs.select_sides(test, spec)
             pos, neg = _rows(test_sides, _ROWS.value, _SEED.value)
             rows = test["image"][np.concatenate([pos, neg])]
             written = [

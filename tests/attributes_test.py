@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from ganjax.data import attribute_specs
 from ganjax.latent import attributes, editing, synthesis
 from ganjax.latent.code_space import CodeSpace
 
@@ -28,8 +29,8 @@ def test_attribute_vector_recovers_a_planted_direction():
     assert cos > 0.98
     assert np.linalg.norm(vec.direction) == pytest.approx(3.0, rel=0.1)
     # With the label budget of the experiments (50 per side) it is still clearly found.
-    sides = attributes.Sides("planted", has, ~has, "")
-    pos, neg = attributes.labeled_subset(sides, 50, seed=1)
+    sides = attribute_specs.Sides("planted", has, ~has, "")
+    pos, neg = attribute_specs.labeled_subset(sides, 50, seed=1)
     small = attributes.attribute_vector(codes, pos, neg)
     assert small.direction @ planted / np.linalg.norm(small.direction) / 3.0 > 0.75
     # Moving a code without the attribute by +1 x the vector lands it on the other side's mean.
@@ -57,10 +58,10 @@ def _labeled(labels):
 
 def test_class_specs_select_the_right_sides():
     data = _labeled([0, 1, 2, 5, 6, 7, 9, 0, 6])
-    s = attributes.select_sides(data, "class=6:0")
+    s = attribute_specs.select_sides(data, "class=6:0")
     assert s.positive.tolist() == [0, 0, 0, 0, 1, 0, 0, 0, 1]
     assert s.negative.tolist() == [1, 0, 0, 0, 0, 0, 0, 1, 0]
-    s = attributes.select_sides(data, "class=5,7,9")  # A grouping vs every other class.
+    s = attribute_specs.select_sides(data, "class=5,7,9")  # A grouping vs every other class.
     assert s.positive.tolist() == [0, 0, 0, 1, 0, 1, 1, 0, 0]
     assert (s.positive ^ s.negative).all()
     for spec, match in [
@@ -71,7 +72,7 @@ def test_class_specs_select_the_right_sides():
         ("Male", "no named attributes"),
     ]:
         with pytest.raises(ValueError, match=match):
-            attributes.select_sides(data, spec)
+            attribute_specs.select_sides(data, spec)
 
 
 def test_celeba_attribute_sides():
@@ -81,21 +82,21 @@ def test_celeba_attribute_sides():
         "attributes": np.array([[1, 0], [0, 0], [1, 1], [0, 1]], np.int8),
         "attribute_names": np.array(["Male", "Smiling"]),
     }
-    s = attributes.select_sides(data, "Smiling")
+    s = attribute_specs.select_sides(data, "Smiling")
     assert s.positive.tolist() == [False, False, True, True]
     assert s.negative.tolist() == [True, True, False, False]
     with pytest.raises(ValueError, match="Unknown attribute 'Bald'.*Male, Smiling"):
-        attributes.select_sides(data, "Bald")
+        attribute_specs.select_sides(data, "Bald")
 
 
 def test_labeled_subset_takes_n_per_side_deterministically():
     labels = np.repeat(np.arange(3), 100)
-    sides = attributes.select_sides(_labeled(labels), "class=2:0")
-    pos, neg = attributes.labeled_subset(sides, 10, seed=4)
+    sides = attribute_specs.select_sides(_labeled(labels), "class=2:0")
+    pos, neg = attribute_specs.labeled_subset(sides, 10, seed=4)
     assert len(pos) == len(neg) == 10 and (labels[pos] == 2).all() and (labels[neg] == 0).all()
-    again = attributes.labeled_subset(sides, 10, seed=4)
+    again = attribute_specs.labeled_subset(sides, 10, seed=4)
     assert pos.tolist() == again[0].tolist() and neg.tolist() == again[1].tolist()
-    assert pos.tolist() != attributes.labeled_subset(sides, 10, seed=5)[0].tolist()
+    assert pos.tolist() != attribute_specs.labeled_subset(sides, 10, seed=5)[0].tolist()
 
 
 def test_subset_mean_codes_are_means_of_same_class_labeled_codes():

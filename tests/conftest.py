@@ -1,10 +1,44 @@
 import fcntl
 import os
 import pathlib
+import shutil
+import sys
+import tempfile
 
 import pytest
 
 from tests import fixtures
+
+
+_CACHE_ENV = "JAX_COMPILATION_CACHE_DIR"
+_OWN_CACHE: list[str] = []
+
+
+def pytest_configure(config):
+    """One persistent XLA compilation cache for the whole test run, fresh for each run.
+
+    The suite compiles the same tiny programs many times: every end-to-end run jits its step
+    anew, and the 1-vs-4-device and command-line tests start new processes. Set in the main
+    process before the xdist workers start, the environment variables reach every worker and
+    every subprocess a test starts (JAX reads them at import). A cache that the caller set is
+    used as it is; the run's own is removed at the end, so every run starts cold.
+    """
+    if hasattr(config, "workerinput") or os.environ.get(_CACHE_ENV):
+        return
+    path = tempfile.mkdtemp(prefix="ganjax-test-xla-cache-")
+    _OWN_CACHE.append(path)
+    os.environ[_CACHE_ENV] = path
+    # Tiny programs compile in milliseconds: cache those that take a tenth of a second or more.
+    os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.1")
+    if "jax" in sys.modules:  # Imported already (no xdist: this process runs the tests).
+        jax = sys.modules["jax"]
+        jax.config.update("jax_compilation_cache_dir", path)
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.1)
+
+
+def pytest_unconfigure(config):
+    for path in _OWN_CACHE:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -240,3 +240,74 @@ def test_no_library_code_reads_the_shared_folder():
         f"{offenders} name the project's ../shared folder; library code takes such paths from "
         "arguments (flags, config values, environment variables)"
     )
+
+
+# --- the layers of docs/architecture.md -----------------------------------------------------
+
+# Bottom to top. A module imports only modules of lower layers, or of its own package.
+LAYERS = (
+    ("ganjax.errors", "ganjax.rng"),
+    ("ganjax.ops",),
+    ("ganjax.models", "ganjax.objectives", "ganjax.data", "ganjax.metrics"),
+    tuple(
+        f"ganjax.training.{m}"
+        for m in (
+            "train_state",
+            "optim",
+            "checkpointing",
+            "parallel",
+            "metric_writers",
+            "run_folder",
+            "loop_utils",
+            "ema_batch_stats",
+            "host",
+        )
+    ),
+    ("ganjax.evaluators",),  # All but evaluation.py, a layer up.
+    ("ganjax.methods",),
+    ("ganjax.training.sampling",),
+    ("ganjax.classifiers", "ganjax.training.train", "ganjax.evaluators.evaluation"),
+    ("ganjax.training.runner",),
+    ("ganjax.latent",),
+    ("ganjax.tools",),
+)
+
+
+def layer_of(module: str) -> tuple[int, str]:
+    """(layer index, the LAYERS entry that holds `module`): its longest matching prefix."""
+    best = None
+    for i, layer in enumerate(LAYERS):
+        for prefix in layer:
+            if module == prefix or module.startswith(prefix + "."):
+                if best is None or len(prefix) > len(best[1]):
+                    best = (i, prefix)
+    if best is None:
+        raise AssertionError(f"{module} is in no layer of LAYERS: add it (docs/architecture.md)")
+    return best
+
+
+def _package(module: str) -> str:
+    return module.rsplit(".", 1)[0] if module.count(".") > 1 else module
+
+
+def test_imports_point_down_the_layers_of_the_architecture_doc():
+    graph = import_graph()
+    upward = []
+    for module, targets in graph.items():
+        if module == "ganjax" or (module.count(".") == 1 and not targets):
+            continue  # The root, and package __init__ files that import nothing (docstrings).
+        (mine, _), package = layer_of(module), _package(module)
+        for target in sorted(targets):
+            if target == "ganjax":
+                continue
+            theirs, _ = layer_of(target)
+            if theirs < mine or (theirs == mine and _package(target) == package):
+                continue
+            upward.append(f"{module} -> {target}")
+    assert not upward, f"imports that do not point down docs/architecture.md's layers: {upward}"
+
+
+def test_the_layer_check_flags_an_upward_import():
+    assert layer_of("ganjax.training.train")[0] > layer_of("ganjax.methods.gan")[0]
+    assert layer_of("ganjax.training.optim")[0] < layer_of("ganjax.methods.gan")[0]
+    assert layer_of("ganjax.evaluators.evaluation")[0] > layer_of("ganjax.evaluators.fid")[0]

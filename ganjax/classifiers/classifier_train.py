@@ -22,6 +22,7 @@ import optax
 from absl import logging
 
 from ganjax.data import BatchIterator, load_split, prefetch, to_float_images
+from ganjax.data.attribute_specs import select_sides
 from ganjax.errors import ConfigError
 from ganjax.training import metric_writers, parallel
 from ganjax.training.loop_utils import jit_step, pull_metrics, replicate_and_resume, save_checkpoint
@@ -102,7 +103,6 @@ def load_classifier_data(config) -> tuple[dict, dict]:
         kw["manual_dir"] = d.get("test_manual_dir") or None
     test = load_split(test_name, "test", max_examples=d.get("max_test_examples") or None, **kw)
     if d.get("test_attribute"):  # A binary attribute: label 1 on its positive side, 0 else.
-        from ganjax.latent.attributes import select_sides
 
         sides = select_sides(test, d.test_attribute)
         keep = sides.positive | sides.negative

@@ -16,6 +16,7 @@ import re
 
 import numpy as np
 
+from ganjax.data import attribute_specs
 from ganjax.evaluators import samples
 from ganjax.latent import attributes
 from ganjax.latent.code_space import CodeSpace
@@ -37,10 +38,10 @@ def compute_vector(
     num_labeled: int,
     seed: int,
     out_dir: str | pathlib.Path | None = None,
-) -> tuple[attributes.AttributeVector, attributes.Sides]:
+) -> tuple[attributes.AttributeVector, attribute_specs.Sides]:
     """The attribute vector from `num_labeled` random labeled images per side of `train`."""
-    sides = attributes.select_sides(train, spec)
-    pos, neg = attributes.labeled_subset(sides, num_labeled, seed)
+    sides = attribute_specs.select_sides(train, spec)
+    pos, neg = attribute_specs.labeled_subset(sides, num_labeled, seed)
     codes = space.encode(train["image"][np.concatenate([pos, neg])])
     n = len(pos)
     vec = attributes.attribute_vector(codes, slice(0, n), slice(n, None), name=spec)

@@ -20,6 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from ganjax import rng as rng_lib
+from ganjax.data import attribute_specs
 from ganjax.errors import ConfigError
 from ganjax.latent.attributes import class_means
 
@@ -87,7 +88,6 @@ def labeled_examples(
     attribute "classes": `num_labeled` random images of every class, labeled by class.
     Any other spec (ganjax/latent/attributes.py): `num_labeled` per side, label 1 = has it, 0 = not.
     """
-    from ganjax.latent import attributes
 
     if attribute == "classes":
         if "label" not in train:
@@ -103,8 +103,8 @@ def labeled_examples(
         idx, labels = np.concatenate(idx), np.concatenate(labels)
         info = {"labels": "the dataset's classes"}
     else:
-        sides = attributes.select_sides(train, attribute)
-        pos, neg = attributes.labeled_subset(sides, num_labeled, seed)
+        sides = attribute_specs.select_sides(train, attribute)
+        pos, neg = attribute_specs.labeled_subset(sides, num_labeled, seed)
         idx = np.concatenate([pos, neg])
         labels = np.concatenate([np.ones(len(pos), np.int32), np.zeros(len(neg), np.int32)])
         info = {
