@@ -25,7 +25,13 @@ from ganjax.data import BatchIterator, load_split, prefetch, to_float_images
 from ganjax.data.attribute_specs import select_sides
 from ganjax.errors import ConfigError
 from ganjax.training import metric_writers, parallel
-from ganjax.training.loop_utils import jit_step, pull_metrics, replicate_and_resume, save_checkpoint
+from ganjax.training.loop_utils import (
+    derive_num_steps,
+    jit_step,
+    pull_metrics,
+    replicate_and_resume,
+    save_checkpoint,
+)
 from ganjax.training.train_state import ClassifierTrainState, create_classifier_state
 
 
@@ -140,7 +146,7 @@ def train_and_evaluate(
     bs = config.train.batch_size
     parallel.check_batch_size(bs, mesh)
     steps_per_epoch = max(len(train["image"]) // bs, 1)  # BatchIterator below rejects too few.
-    num_steps = int(config.train.num_steps or round(config.train.num_epochs * steps_per_epoch))
+    num_steps = derive_num_steps(config.train, steps_per_epoch)
     init_key, loop_key = jax.random.split(jax.random.key(config.seed))
     state = create_classifier_state(
         config, image_shape, num_classes, init_key, steps_per_epoch, num_steps

@@ -34,6 +34,7 @@ from ganjax.classifiers.classifier_train import load_classifier_data
 from ganjax.data import to_float_images
 from ganjax.errors import ConfigError, IncompatibleRunError
 from ganjax.training import checkpointing, sampling
+from ganjax.training.loop_utils import check_finite, derive_num_steps, save_checkpoint
 
 
 class MLPHead(nn.Module):
@@ -116,7 +117,7 @@ def train_and_evaluate(config, workdir, *, num_devices: int | None = None) -> di
     head = MLPHead(num_classes, int(config.model.head_hidden), float(config.model.dropout))
     bs = min(int(config.train.batch_size), len(f_train))
     steps_per_epoch = max(len(f_train) // bs, 1)
-    num_steps = int(config.train.num_steps or round(config.train.num_epochs * steps_per_epoch))
+    num_steps = derive_num_steps(config.train, steps_per_epoch)
     key = jax.random.key(config.seed)
     params = head.init(key, jnp.zeros((1, f_train.shape[1])))["params"]
     tx = optax.adamw(float(config.optim.d.learning_rate), weight_decay=1e-4)
@@ -143,8 +144,13 @@ def train_and_evaluate(config, workdir, *, num_devices: int | None = None) -> di
     logits = head.apply({"params": params}, jnp.asarray(f_test))
     test_acc = float(jnp.mean(jnp.argmax(logits, -1) == jnp.asarray(test["label"])))
     checkpointer = checkpointing.Checkpointer(workdir, max_to_keep=1, async_save=False)
-    checkpointer.save(num_steps, {"params": params, "feature_mean": mean, "feature_std": std})
-    checkpointer.close()
+    try:  # NaN/inf in the last loss or in the head: NonFiniteError, nothing saved.
+        check_finite({"train_loss": float(loss)}, num_steps, checkpointer)
+        save_checkpoint(
+            checkpointer, num_steps, {"params": params, "feature_mean": mean, "feature_std": std}
+        )
+    finally:
+        checkpointer.close()
     logging.info("transfer head: test accuracy %.4f (%s)", test_acc, desc)
     results = {
         "step": num_steps,

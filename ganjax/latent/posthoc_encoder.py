@@ -36,11 +36,12 @@ import optax
 from absl import logging
 
 from ganjax import models, rng
-from ganjax.errors import IncompatibleRunError, MissingFileError
+from ganjax.errors import ConfigError, IncompatibleRunError, MissingFileError
 from ganjax.latent import stage_keys
 from ganjax.methods.gan import generate
 from ganjax.models.encoder import DCGANEncoder
 from ganjax.training import checkpointing, sampling
+from ganjax.training.loop_utils import check_finite, save_checkpoint
 from ganjax.training.train_state import NetState
 
 SUBDIR = "encoder"
@@ -57,6 +58,13 @@ class Settings:
     refine_lr: float = 0.05
     feature_weight: float = 1.0  # Weight of D's feature error beside the pixel error.
     seed: int = 0
+
+    def __post_init__(self):
+        if self.steps < 1 or self.batch_size < 1:
+            raise ConfigError(
+                f"The post-hoc encoder needs at least one step of at least one image "
+                f"(--steps={self.steps}, --batch_size={self.batch_size})."
+            )
 
 
 # Settings of the latent optimization only: the code space reads them, the encoder's training
@@ -198,7 +206,10 @@ def train(
                     float(jnp.mean(jnp.stack(losses[-250:]))),
                 )
             if (i + 1) % save_every == 0 or i + 1 == settings.steps:
-                checkpointer.save(i + 1, enc)
+                # NaN/inf: NonFiniteError, the last good checkpoint kept.
+                recent = float(jnp.mean(jnp.stack(losses[-save_every:])))
+                check_finite({"latent_mse": recent}, i + 1, checkpointer)
+                save_checkpoint(checkpointer, i + 1, enc)
     finally:
         checkpointer.close()
     # Held-out latent error on fresh samples (a stream the training never draws from).

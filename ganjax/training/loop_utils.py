@@ -12,10 +12,28 @@ import jax
 import numpy as np
 from absl import logging
 
-from ganjax.errors import NonFiniteError
+from ganjax.errors import ConfigError, NonFiniteError
 from ganjax.training import checkpointing, parallel
 
 Metrics = dict[str, jax.Array]
+
+
+def derive_num_steps(train_config, steps_per_epoch: int) -> int:
+    """`train.num_steps`, else `train.num_epochs` x steps per epoch (rounded); ConfigError when
+    neither is set or the total is under one step (num_epochs=0 once trained 0 steps silently)."""
+    if train_config.get("num_steps"):
+        num_steps = int(train_config.num_steps)
+    elif train_config.get("num_epochs"):
+        num_steps = int(round(train_config.num_epochs * steps_per_epoch))
+    else:
+        raise ConfigError("Set config.train.num_steps or config.train.num_epochs (both are 0)")
+    if num_steps < 1:
+        raise ConfigError(
+            f"config.train.num_epochs={train_config.get('num_epochs')} is {num_steps} steps at "
+            f"{steps_per_epoch} steps per epoch; set at least one step "
+            "(--config.train.num_steps=N or a larger num_epochs)."
+        )
+    return num_steps
 
 
 def jit_step(step_fn, mesh, state_sharding, batch_axis: int):

@@ -23,11 +23,11 @@ from absl import logging
 
 from ganjax import methods
 from ganjax.data import prefetch
-from ganjax.errors import ConfigError
 from ganjax.evaluators import curves, periodic, samples
 from ganjax.training import metric_writers, parallel, run_folder
 from ganjax.training.loop_utils import (
     Metrics,
+    derive_num_steps,
     jit_step,
     pull_metrics,
     replicate_and_resume,
@@ -40,18 +40,10 @@ from ganjax.training.loop_utils import (
 RUN_LOGS = ("metrics.jsonl", "eval.jsonl", "eval/quality.jsonl")
 
 
-def derive_num_steps(config: ml_collections.ConfigDict, steps_per_epoch: int) -> int:
-    if config.train.num_steps:
-        return int(config.train.num_steps)
-    if config.train.num_epochs:
-        return int(round(config.train.num_epochs * steps_per_epoch))
-    raise ConfigError("Set config.train.num_steps or config.train.num_epochs")
-
-
 def create_state(method: methods.Method, data: methods.Data, key: jax.Array):
     """A fresh train state for `data` (schedules derived from the config and the data size)."""
     steps_per_epoch = method.steps_per_epoch(data)
-    num_steps = derive_num_steps(method.config, steps_per_epoch)
+    num_steps = derive_num_steps(method.config.train, steps_per_epoch)
     return method.create_state(data, key, steps_per_epoch, num_steps), num_steps
 
 
