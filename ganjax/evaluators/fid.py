@@ -89,6 +89,22 @@ class ShardedExtraction:
         return np.asarray(feats)[:n], np.asarray(logits)[:n]
 
 
+def distribution_extraction(
+    spec: str, config: ml_collections.ConfigDict, mesh, image_shape: tuple[int, int, int]
+) -> tuple[Any, ShardedExtraction]:
+    """The extractor `spec` names (config.eval's weights and classifier argument), checked for
+    `image_shape` and for distribution metrics, and its sharded batched extraction over `mesh`."""
+    extractor = extractors.create_extractor(
+        spec,
+        config.data,
+        inception_weights_path=config.eval.inception_weights,
+        classifier_arg=config.eval.classifier_arg,
+    )
+    extractor.check_images(tuple(image_shape))
+    extractors.check_for_distributions(extractor)
+    return extractor, ShardedExtraction(extractor, mesh, config.eval.fid_batch_size)
+
+
 @dataclasses.dataclass
 class Features:
     """Features of one sample set: streamed moments plus the rows themselves (not images)."""
@@ -170,15 +186,9 @@ class SampleQualityEvaluator:
             or config.eval.extractor
             or extractors.default_spec(config.data.name, self.image_shape)
         )
-        self.extractor = extractors.create_extractor(
-            spec,
-            config.data,
-            inception_weights_path=config.eval.inception_weights,
-            classifier_arg=config.eval.classifier_arg,
+        self.extractor, self.extract = distribution_extraction(
+            spec, config, mesh, self.image_shape
         )
-        self.extractor.check_images(self.image_shape)
-        extractors.check_for_distributions(self.extractor)
-        self.extract = ShardedExtraction(self.extractor, mesh, config.eval.fid_batch_size)
         self.reference = self._real_set(config.eval.reference_split, config.eval.reference_stats)
         self.reference_rows = ReferenceRows.create(self.reference, self.num_samples)
         self._heldout: reference_stats.ReferenceSet | None = None

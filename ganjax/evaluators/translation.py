@@ -21,7 +21,7 @@ import numpy as np
 
 from ganjax import metrics
 from ganjax.errors import ConfigError
-from ganjax.evaluators import extractors, fid, reference_stats
+from ganjax.evaluators import fid, reference_stats
 from ganjax.metrics.manifold import knn_radii_sq
 from ganjax.metrics.mmd import kid_subset_size
 
@@ -42,15 +42,9 @@ class SetEvaluator:
                 "config.eval.extractor is empty: a translation config names its feature "
                 "extractor (classifier:fashion_mnist, inception_v3, classifier:<run folder>)."
             )
-        self.extractor = extractors.create_extractor(
-            spec,
-            config.data,
-            inception_weights_path=config.eval.inception_weights,
-            classifier_arg=config.eval.classifier_arg,
+        self.extractor, self.extract = fid.distribution_extraction(
+            spec, config, mesh, self.image_shape
         )
-        self.extractor.check_images(self.image_shape)
-        extractors.check_for_distributions(self.extractor)
-        self.extract = fid.ShardedExtraction(self.extractor, mesh, config.eval.fid_batch_size)
         self._real_cache: dict[int, tuple[np.ndarray, np.ndarray, dict]] = {}
 
     def features(self, images_u8: np.ndarray) -> np.ndarray:
