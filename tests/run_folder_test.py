@@ -134,6 +134,22 @@ def test_finished_or_restarted_run_keeps_its_logs_true(mnist_dir, tmp_path):
     assert [r["step"] for r in _lines(tmp_path / "metrics.jsonl")] == [2, 3, 4, 6]
 
 
+def test_finished_run_found_again_reports_what_it_measured(mnist_dir, tmp_path):
+    """A finished run found again (reproduce and sweeps do that) keeps its results: the final
+    losses (metrics.jsonl ends with an eval record, which holds none) and the measured speed
+    (nothing is trained the second time: it once became 0 s and null)."""
+    c = _config(fashion_mnist_ssl, mnist_dir)
+    first = train.train_and_evaluate(c, tmp_path)
+    assert "eval/test_accuracy" in _lines(tmp_path / "metrics.jsonl")[-1]
+    again = train.train_and_evaluate(c, tmp_path)
+    keys = ("d_loss", "g_loss", "d_real_prob", "steps_per_sec", "images_per_sec", "wall_seconds")
+    assert first["wall_seconds"] > 0 and first["d_loss"] is not None
+    assert {k: again[k] for k in keys} == {k: first[k] for k in keys}
+    assert json.loads((tmp_path / "results.json").read_text())["wall_seconds"] == first[
+        "wall_seconds"
+    ]
+
+
 # --- config.json on resume --------------------------------------------------------------------
 
 

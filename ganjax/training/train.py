@@ -57,6 +57,14 @@ def _progress(method, last, step, num_steps, sps) -> str:
     )
 
 
+def _last_training_record(records: list[dict]) -> dict:
+    """The last metrics.jsonl record of training metrics (an eval record may follow it)."""
+    for record in reversed(records):
+        if any("/" in k and not k.startswith("eval/") for k in record):
+            return record
+    return {}
+
+
 def train_and_evaluate(
     config: ml_collections.ConfigDict,
     workdir: str | pathlib.Path,
@@ -208,8 +216,8 @@ def train_and_evaluate(
             title=title,
             ylabel=label,
         )
-    if not last and records:  # Resumed at the end: report the logged final losses.
-        last = records[-1]
+    if not last:  # Resumed at the end: report the logged final losses.
+        last = _last_training_record(records)
     last_eval = last_eval or (evals[-1] if evals else {})
     results = {
         "method": method.name,
@@ -229,5 +237,11 @@ def train_and_evaluate(
         **method.results(state, data, last_eval),
         **quality.final(),
     }
-    (workdir / "results.json").write_text(json.dumps(results, indent=2))
+    results_path = workdir / "results.json"
+    if not timed_steps and results_path.exists():  # Finished before: keep its measured speed.
+        before = json.loads(results_path.read_text())
+        if before.get("step") == results["step"]:
+            for key in ("steps_per_sec", "images_per_sec", "wall_seconds"):
+                results[key] = before.get(key, results[key])
+    results_path.write_text(json.dumps(results, indent=2))
     return results
