@@ -321,7 +321,7 @@ def run_torch_reference(
     import subprocess
     import sys
 
-    repo = pathlib.Path(__file__).resolve().parents[1]
+    repo = pathlib.Path(__file__).resolve().parents[2]  # The repository root.
     if script:
         script = pathlib.Path(script).expanduser().resolve()  # It runs in the repository.
         cmd = [sys.executable, str(script), str(batch), str(steps), str(warmup)]

@@ -81,7 +81,7 @@ def run_point(
             cmd,
             stdout=log,
             stderr=subprocess.STDOUT,
-            cwd=pathlib.Path(__file__).resolve().parents[1],
+            cwd=pathlib.Path(__file__).resolve().parents[2],  # The repository root.
             env=os.environ.copy(),
         )
     if proc.returncode != 0 or not results_path.exists():
