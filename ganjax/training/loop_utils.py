@@ -1,9 +1,9 @@
 """The pieces of a training loop that every trainer shares: the jitted step, checkpoint resume
 and saving, metrics pulled to the host with the NaN/Inf stop.
 
-The GAN loop (ganjax/training/train.py) and the domain classifier's
-(ganjax/classifiers/classifier_train.py) both
-use them; neither imports the other.
+The method loop (ganjax/training/train.py) and the domain classifier's
+(ganjax/classifiers/classifier_train.py) use them all; the transfer head and the post-hoc encoder
+take the step count and the NaN/Inf stop. None of them imports another.
 """
 
 from __future__ import annotations
