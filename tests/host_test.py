@@ -14,8 +14,12 @@ from ganjax.training import host
 setting = host.tune_allocator(single_arena=True)
 import jax, jax.numpy as jnp
 mb, warm, calls = (int(v) for v in sys.argv[1:4])
-f = jax.jit(lambda x: (x + 1.0, x + 2.0, x + 3.0))  # Three results, `mb` MB in all, per call.
-x = jnp.ones((mb * 1024 * 1024 // 12,), jnp.float32)
+n = mb * 1024 * 1024 // 12
+# Three results, `mb` MB in all, per call, made from a scalar: an input as large as a result
+# left the peak erratic (measured at 2,400 MB: 8.4 to 17.4 GB resident, and now and then every
+# call faulted in again), and CI's run OOM-killed it; from a scalar, 4.2 to 6.0 GB, no faults.
+f = jax.jit(lambda s: tuple(jnp.full((n,), s + k) for k in (1.0, 2.0, 3.0)))
+x = jnp.float32(1.0)
 for _ in range(warm):
     jax.block_until_ready(f(x))
 per_call = []
@@ -60,7 +64,7 @@ def test_tuned_allocator_reuses_large_buffers():
 @pytest.mark.run_alone  # GBs resident: next to another worker it was OOM-killed.
 @pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="the tuning applies to glibc only")
 def test_tuned_allocator_keeps_buffers_above_2_gb():
-    """3 GB of results per call (three 1 GB arrays) are reused too. With a trim threshold of
+    """2.4 GB of results per call (three 800 MB arrays) are reused too. With a trim threshold of
     2**31 - 1, mallopt's largest positive value, glibc returned the heap top to the system
     whenever more than 2 GB was freed at once (measured: 2048-3072 MB faulted in per call);
     a CycleGAN-256 step, 5.9 GB of temporaries, faulted it all in again every step."""
