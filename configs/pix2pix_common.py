@@ -96,6 +96,7 @@ def apply_tiny(c: ml_collections.ConfigDict, *, num_downs: int = 2) -> ml_collec
     c.eval.max_test_examples = 24
     c.eval.grid_rows = 4
     c.eval.batch_size = 8
+    c.eval.fid_batch_size = 24  # One extraction call per test set (see cyclegan_common).
     c.eval.kid_subset_size = 10
     c.eval.kid_subsets = 5
     c.ckpt.every_steps = 3

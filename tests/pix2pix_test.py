@@ -258,6 +258,31 @@ def test_set_fid_matches_pytorch_fid(mnist_dir, tiny_classifier, refs):  # noqa:
     assert np.isfinite(few["fid"]) and "precision" not in few
 
 
+def test_set_scores_between_cached_sets_are_computed_once(mnist_dir, tiny_classifier):
+    """CycleGAN scores the inputs against the other domain (its identity floor) every
+    evaluation: both are cached real sets, so their features and score are reused."""
+    c = _config(mnist_dir, **{"eval.extractor": f"classifier:{tiny_classifier}"})
+    from ganjax.training import parallel
+
+    ev = SetEvaluator(c, parallel.create_mesh(1), (28, 28, 1))
+    rng = np.random.default_rng(1)
+    a = rng.integers(0, 256, (30, 28, 28, 1), dtype=np.uint8)
+    b = rng.integers(0, 128, (30, 28, 28, 1), dtype=np.uint8)
+    calls = []
+    extract = ev.extract
+    ev.extract = lambda x: calls.append(len(x)) or extract(x)
+    ev.extract.batch_size = extract.batch_size
+    fake = np.clip(b.astype(int) + 40, 0, 255).astype(np.uint8)
+    first = (ev.score(b, fake), ev.score(a, b))  # a's and b's features, then b scored as fake.
+    assert sum(calls) == 3 * len(a)
+    again = ev.score(a, b)
+    assert sum(calls) == 3 * len(a) and again == first[1]
+    fresh = SetEvaluator(c, parallel.create_mesh(1), (28, 28, 1)).score(a, b)
+    assert fresh == pytest.approx(first[1], rel=1e-6)
+    assert ev.score(b, fake) == pytest.approx(first[0], rel=1e-6)  # A new fake is extracted.
+    assert sum(calls) == 4 * len(a)
+
+
 def _make_facades(root: pathlib.Path, split_sizes=(("train", 6), ("test", 3))) -> pathlib.Path:
     """The authors' layout: <root>/facades/<split>/<i>.jpg, photo (A) | labels (B) side by side."""
     rng = np.random.default_rng(0)

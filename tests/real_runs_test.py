@@ -47,6 +47,7 @@ def test_tiny_run_on_the_real_files(module, arg, dataset, tmp_path):
         # on the tiny config's few test images.
         real_data.require("inception")
         c.eval.extractor = "inception_v3"
+        c.eval.every_steps = c.train.num_steps  # One evaluation: the periodic path has its own.
     workdir = tmp_path / "run"
     results = tasks.train_and_evaluate(c, str(workdir))
     saved = json.loads((workdir / "results.json").read_text())
