@@ -32,7 +32,7 @@ _TORCH = flags.DEFINE_bool(
 _TORCH_SCRIPT = flags.DEFINE_string(
     "torch_script",
     None,
-    "With --torch: a standalone PyTorch script to time instead of experiments/torch_reference.py, "
+    "With --torch: a standalone PyTorch script to time instead of benchmarks/torch/reference.py, "
     "run as `python SCRIPT BATCH STEPS WARMUP` (docs/performance.md's dcgan64 figures used the "
     "project's shared bench/torch_dcgan64.py).",
 )

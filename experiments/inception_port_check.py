@@ -74,7 +74,7 @@ def features(images: np.ndarray, networks, batch: int = 8) -> tuple[np.ndarray, 
 
 def fid_pair(ours_a, ours_b, theirs_a, theirs_b) -> tuple[float, float]:
     """(ganjax's FID on ganjax's features, pytorch-fid's on the TorchScript features)."""
-    from experiments import torch_refs
+    from benchmarks.torch import refs as torch_refs
     from ganjax import metrics
 
     stats = [(np.mean(t, 0), np.cov(t, rowvar=False)) for t in (theirs_a, theirs_b)]

@@ -9,7 +9,6 @@ import pytest
 
 from tests import fixtures
 
-
 _CACHE_ENV = "JAX_COMPILATION_CACHE_DIR"
 _OWN_CACHE: list[str] = []
 

@@ -225,6 +225,19 @@ def test_only_the_tool_modules_import_configs():
     )
 
 
+def test_ganjax_never_imports_the_entry_points_tests_or_torch_twins():
+    """ganjax/ runs without PyTorch and below its entry points: experiments/, tests/ and
+    benchmarks/ (the PyTorch twins) sit on top of it, never under it."""
+    above = {"experiments", "tests", "benchmarks", "torch"}
+    offenders = sorted(
+        f"{name} -> {i}"
+        for name, path in module_files().items()
+        for i in _imports(name, path)
+        if i.split(".")[0] in above
+    )
+    assert not offenders, f"ganjax/ imports what sits above it: {offenders}"
+
+
 # '../shared' as text, or built with pathlib (`repo.parent / "shared"`).
 _SHARED = re.compile(r"\.\.[/\\]shared|/\s*[\"']shared[\"']")
 

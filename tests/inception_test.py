@@ -69,7 +69,7 @@ def _synthetic_state_dict(seed: int = 0) -> dict[str, np.ndarray]:
 def torch_pair(tmp_path_factory):
     """(twin module, random state dict, zip .pth path, legacy .pth path)."""
     torch = pytest.importorskip("torch")
-    from experiments import torch_inception
+    from benchmarks.torch import inception as torch_inception
 
     state = torch_inception.random_state_dict(seed=1)
     folder = tmp_path_factory.mktemp("inception")

@@ -120,10 +120,10 @@ def _assert_prdc_close(got, want, n_real, n_fake, dc_k=5):
 
 @pytest.fixture(scope="module")
 def refs():
-    """The metric functions of pytorch-fid and torch-fidelity 0.4.0 (experiments/torch_refs.py:
+    """The metric functions of pytorch-fid and torch-fidelity 0.4.0 (benchmarks/torch/refs.py:
     imported without torchvision, and dropped again when the module's tests end)."""
     pytest.importorskip("torch")
-    from experiments import torch_refs
+    from benchmarks.torch import refs as torch_refs
 
     with torch_refs.reference_imports():
         fid_score = pytest.importorskip("pytorch_fid.fid_score")

@@ -1,5 +1,5 @@
 """pix2pix / CycleGAN networks, losses and image pool: shapes, parameter counts and outputs against
-PyTorch twins of the authors' networks (experiments/torch_translation_nets.py), measured
+PyTorch twins of the authors' networks (benchmarks/torch/translation_nets.py), measured
 receptive fields, losses against numpy, and the history buffer against its specification."""
 
 import collections
@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from experiments import torch_translation_nets as tnets
+from benchmarks.torch import translation_nets as tnets
 from ganjax.methods import image_pool
 from ganjax.models import instance_norm, patchgan, resnet_generator, unet
 from ganjax.objectives import translation_losses

@@ -273,7 +273,7 @@ def run_inception(
 ) -> dict:
     """Times FID Inception feature extraction (pool3 + logits) on [batch, 299, 299, 3] uint8 images,
     sharded over the mesh exactly as evaluation runs it (random weights: speed does not depend on
-    them). The PyTorch twin is experiments/torch_inception.py on the same input size."""
+    them). The PyTorch twin is benchmarks/torch/inception.py on the same input size."""
     from ganjax.evaluators import extractors, fid
 
     ex = extractors.create_extractor("inception_v3:random", None)
@@ -312,7 +312,7 @@ def run_inception(
 def run_torch_reference(
     model: str, batch: int, *, steps: int, warmup: int, script: str | None = None
 ) -> dict:
-    """Times the PyTorch version of `model` in a subprocess (experiments/torch_reference.py, or
+    """Times the PyTorch version of `model` in a subprocess (benchmarks/torch/reference.py, or
     `script`, a standalone one run as `python script batch steps warmup`, e.g. the project's
     shared bench/torch_dcgan64.py for dcgan64). Returns its JSON row, or an {"error": ...} row
     when torch or a reference for the model is missing."""
@@ -326,7 +326,7 @@ def run_torch_reference(
         script = pathlib.Path(script).expanduser().resolve()  # It runs in the repository.
         cmd = [sys.executable, str(script), str(batch), str(steps), str(warmup)]
     elif model == "inception":
-        cmd = [sys.executable, "-m", "experiments.torch_inception", str(batch)]
+        cmd = [sys.executable, "-m", "benchmarks.torch.inception", str(batch)]
     elif model in (
         "dcgan64",
         "dcgan28",
@@ -341,7 +341,7 @@ def run_torch_reference(
         cmd = [
             sys.executable,
             "-m",
-            "experiments.torch_reference",
+            "benchmarks.torch.reference",
             f"--model={model}",
             f"--batch={batch}",
             f"--steps={steps}",

@@ -19,7 +19,6 @@ import sys
 import types
 
 
-
 class _StubMeta(type):
     """Metaclass of the stand-in classes: any public attribute of one is another stand-in class,
     so module-level code such as `class A(torchvision.models.inception.InceptionA)` runs."""

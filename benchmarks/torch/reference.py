@@ -1,7 +1,7 @@
 """PyTorch versions of ganjax's benchmark networks, for side-by-side speed comparisons only.
 
   pip install torch==2.13.0   # not a ganjax requirement
-  python -m experiments.torch_reference --model=dcgan28 --batch=64 [--steps=10] [--warmup=3]
+  python -m benchmarks.torch.reference --model=dcgan28 --batch=64 [--steps=10] [--warmup=3]
 
 Same layers, widths, losses and optimizer as the JAX model; the step is the PyTorch DCGAN
 example's (one G forward, D on real and detached fake, G through the updated D). dcgan64 is the
@@ -9,7 +9,7 @@ network of ../shared/bench/torch_dcgan64.py. Prints one JSON line like experimen
 
 vaegan28 / vaegan64: the VAE-GAN step (vaegan_step_fn). pix2pix256 / cyclegan256: the authors'
 `optimize_parameters` (junyanz/pytorch-CycleGAN-and-pix2pix, models/pix2pix_model.py and
-cycle_gan_model.py) on their networks (experiments/torch_translation_nets.py) with the papers'
+cycle_gan_model.py) on their networks (benchmarks/torch/translation_nets.py) with the papers'
 settings (pix2pix_step_fn, cyclegan_step_fn). The regularized steps, as PyTorch users
 write them:
   *_wgan_gp: a WGAN-GP critic (layer norm = GroupNorm(1, C), biases), loss D(fake) - D(real) +
@@ -159,7 +159,7 @@ def vaegan_step_fn(model, batch):
 def pix2pix_step_fn(batch):
     """pix2pix_model.optimize_parameters at the facades settings: unet_256 (batch norm, dropout),
     basic 70x70 PatchGAN on cat(A, B), vanilla GAN loss, lambda_L1 100, Adam(2e-4, 0.5)."""
-    from experiments import torch_translation_nets as tn
+    from benchmarks.torch import translation_nets as tn
 
     net_g = tn.unet_generator(3, 3, 8, 64, "batch", dropout=True)
     net_d = tn.n_layer_discriminator(6, 64, 3, "batch")
@@ -217,7 +217,7 @@ class ImagePool:
 def cyclegan_step_fn(batch):
     """cycle_gan_model.optimize_parameters at the horse2zebra settings: resnet_9blocks G_A, G_B,
     basic PatchGANs D_A, D_B, instance norm, LSGAN, lambda 10, identity 0.5, 50-image pools."""
-    from experiments import torch_translation_nets as tn
+    from benchmarks.torch import translation_nets as tn
 
     g_a, g_b = (tn.resnet_generator(3, 3, 64, 9, "instance") for _ in range(2))
     d_a, d_b = (tn.n_layer_discriminator(3, 64, 3, "instance") for _ in range(2))

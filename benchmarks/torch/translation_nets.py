@@ -1,7 +1,7 @@
 """PyTorch twins of the pix2pix / CycleGAN authors' networks (junyanz/pytorch-CycleGAN-and-pix2pix,
 models/networks.py: UnetGenerator, ResnetGenerator, NLayerDiscriminator, PixelDiscriminator),
 written from their layer lists: the parameter counts and output comparisons of
-tests/translation_models_test.py, and the pix2pix / CycleGAN steps that experiments.torch_reference
+tests/translation_models_test.py, and the pix2pix / CycleGAN steps that benchmarks.torch.reference
 times beside ganjax's (experiments.benchmark --torch). NCHW, as PyTorch; not a ganjax requirement.
 
 `norm` is "batch" (BatchNorm2d, affine) or "instance" (InstanceNorm2d without affine parameters

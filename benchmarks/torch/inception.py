@@ -1,7 +1,7 @@
 """pytorch-fid's FID InceptionV3 in plain PyTorch (no torchvision): the reference twin.
 
   pip install torch==2.13.0   # not a ganjax requirement
-  python -m experiments.torch_inception [batch]   # default 16; prints one JSON line
+  python -m benchmarks.torch.inception [batch]   # default 16; prints one JSON line
 
 The same network as `ganjax.models.inception.FIDInceptionV3` and as pytorch-fid's
 `fid_inception_v3()` wrapped in its `InceptionV3` (resize to 299 bilinear, align_corners=False,

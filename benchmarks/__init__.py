@@ -1,0 +1,1 @@
+"""Benchmarks beside ganjax: benchmarks.torch holds the PyTorch twins (ganjax never imports it)."""
