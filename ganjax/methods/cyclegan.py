@@ -53,7 +53,7 @@ from ganjax.evaluators.fid import quantize
 from ganjax.methods import image_pool
 from ganjax.methods.base import Data
 from ganjax.methods.registry import register
-from ganjax.methods.translation import TranslationMethod
+from ganjax.methods.translation import TranslationMethod, map_batches
 from ganjax.metrics import image_quality
 from ganjax.models.instance_norm import zero_cancelled_bias_grads
 from ganjax.models.patchgan import PatchGANDiscriminator
@@ -393,8 +393,4 @@ def translate_images(
     """
     if direction not in ("AtoB", "BtoA"):
         raise ConfigError(f"direction must be 'AtoB' or 'BtoA', not '{direction}'")
-    out = [
-        np.asarray(_translate_batch(state, jnp.asarray(images_u8[i : i + batch_size]), direction))
-        for i in range(0, len(images_u8), batch_size)
-    ]
-    return np.concatenate(out) if out else np.zeros((0,), np.uint8)
+    return map_batches(lambda _, x: _translate_batch(state, x, direction), images_u8, batch_size)

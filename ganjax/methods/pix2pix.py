@@ -48,7 +48,7 @@ from ganjax.errors import ConfigError, DataError
 from ganjax.evaluators.fid import quantize
 from ganjax.methods.base import Data
 from ganjax.methods.registry import register
-from ganjax.methods.translation import TranslationMethod
+from ganjax.methods.translation import TranslationMethod, map_batches
 from ganjax.metrics import image_quality
 from ganjax.models.instance_norm import zero_cancelled_bias_grads
 from ganjax.models.patchgan import (
@@ -367,12 +367,8 @@ def translate_images(
     if mode not in TEST_MODES:
         raise ConfigError(f"mode must be one of {TEST_MODES}, not {mode}")
     key = jax.random.key(seed)
-    out = [
-        np.asarray(
-            _translate_batch(
-                state, jnp.asarray(inputs_u8[i : i + batch_size]), jax.random.fold_in(key, i), mode
-            )
-        )
-        for i in range(0, len(inputs_u8), batch_size)
-    ]
-    return np.concatenate(out) if out else np.zeros((0,), np.uint8)
+    return map_batches(
+        lambda i, x: _translate_batch(state, x, jax.random.fold_in(key, i), mode),
+        inputs_u8,
+        batch_size,
+    )

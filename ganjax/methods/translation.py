@@ -1,12 +1,16 @@
 """What the image-to-image translation methods (pix2pix.py, cyclegan.py) share: their config
-checks, the jitter settings of their batch iterators and the set-vs-set evaluator.
+checks, the jitter settings of their batch iterators, the set-vs-set evaluator and the batched
+translation of a uint8 image set.
 
 `TranslationMethod` has no `name`, so it is not a registered method itself.
 """
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Callable, ClassVar
+
+import jax.numpy as jnp
+import numpy as np
 
 from ganjax.errors import ConfigError
 from ganjax.methods.base import Data, Method
@@ -62,3 +66,15 @@ class TranslationMethod(Method):
 
             self._evaluator = SetEvaluator(self.config, parallel.create_mesh(1), data.image_shape)
         return self._evaluator
+
+
+def map_batches(
+    fn: Callable[[int, jnp.ndarray], jnp.ndarray], images_u8: np.ndarray, batch_size: int
+) -> np.ndarray:
+    """`fn(i, batch)` on each batch of `images_u8` (i: the batch's first index; the last batch
+    may be smaller), the uint8 outputs concatenated ([0] uint8 for no images)."""
+    out = [
+        np.asarray(fn(i, jnp.asarray(images_u8[i : i + batch_size])))
+        for i in range(0, len(images_u8), batch_size)
+    ]
+    return np.concatenate(out) if out else np.zeros((0,), np.uint8)
