@@ -133,35 +133,23 @@ class SeedsSVHNDiscriminator(nn.Module):
 
 def create_ssl_models(cfg, image_shape: tuple[int, int, int], num_classes: int):
     """(generator, discriminator) for cfg.name in {"paper_mnist", "paper_conv", "seeds_svhn"}."""
-    h, w, c = image_shape
+    h, _, c = image_shape
+    head = dict(num_classes=num_classes, extra_class=cfg.extra_class)
     if cfg.name == "paper_mnist":
         g = PaperMNISTGenerator(image_shape=image_shape, hidden=cfg.g_hidden)
         d = PaperMNISTDiscriminator(
-            num_classes=num_classes,
-            extra_class=cfg.extra_class,
             hidden=tuple(cfg.d_hidden),
             input_noise=cfg.input_noise,
             hidden_noise=cfg.hidden_noise,
+            **head,
         )
-    elif cfg.name == "paper_conv":
-        g = DCGANGenerator(resolution=h, channels=c, base_features=cfg.g_features)
-        d = PaperConvDiscriminator(
-            num_classes=num_classes,
-            extra_class=cfg.extra_class,
-            widths=tuple(cfg.d_widths),
-            input_dropout=cfg.input_dropout,
-            dropout=cfg.dropout,
-        )
-    elif cfg.name == "seeds_svhn":
-        g = DCGANGenerator(resolution=h, channels=c, base_features=cfg.g_features)
-        d = SeedsSVHNDiscriminator(
-            num_classes=num_classes,
-            extra_class=cfg.extra_class,
-            widths=tuple(cfg.d_widths),
-            dropout=cfg.dropout,
-        )
-    else:
+        return g, d
+    if cfg.name not in ("paper_conv", "seeds_svhn"):
         raise ConfigError(
             f"Unknown SSL model '{cfg.name}'; choose paper_mnist, paper_conv or seeds_svhn"
         )
-    return g, d
+    g = DCGANGenerator(resolution=h, channels=c, base_features=cfg.g_features)
+    conv = dict(widths=tuple(cfg.d_widths), dropout=cfg.dropout, **head)
+    if cfg.name == "paper_conv":
+        return g, PaperConvDiscriminator(input_dropout=cfg.input_dropout, **conv)
+    return g, SeedsSVHNDiscriminator(**conv)
