@@ -284,55 +284,38 @@ def main():
     real = torch.rand(a.batch, *shape) * 2 - 1
     ones, zeros = torch.ones(a.batch), torch.zeros(a.batch)
 
-    def step():
-        fake = G(torch.randn(a.batch, nz))
-        opt_d.zero_grad()
-        loss_d = bce(D(real).view(-1), ones) + bce(D(fake.detach()).view(-1), zeros)
-        loss_d.backward()
-        opt_d.step()
-        opt_g.zero_grad()
-        loss_g = bce(D(fake).view(-1), ones)
-        loss_g.backward()
-        opt_g.step()
-        return float(loss_d.detach()) + float(loss_g.detach())
+    def d_loss_ns(fake_d):
+        return bce(D(real).view(-1), ones) + bce(D(fake_d).view(-1), zeros)
 
-    def step_wgan_gp():
-        fake = G(torch.randn(a.batch, nz))
-        opt_d.zero_grad()
-        fake_d = fake.detach()
+    def d_loss_wgan_gp(fake_d):
         eps = torch.rand(a.batch, 1, 1, 1)
         x_hat = (eps * real + (1 - eps) * fake_d).requires_grad_(True)
         (grad,) = torch.autograd.grad(D(x_hat).sum(), x_hat, create_graph=True)
         gp = ((grad.flatten(1).norm(dim=1) - 1) ** 2).mean()
-        loss_d = D(fake_d).mean() - D(real).mean() + 10.0 * gp
-        loss_d.backward()
-        opt_d.step()
-        opt_g.zero_grad()
-        loss_g = -D(fake).mean()
-        loss_g.backward()
-        opt_g.step()
-        return float(loss_d.detach()) + float(loss_g.detach())
+        return D(fake_d).mean() - D(real).mean() + 10.0 * gp
 
-    def step_r1():
-        fake = G(torch.randn(a.batch, nz))
-        opt_d.zero_grad()
+    def d_loss_r1(fake_d):
         x = real.detach().requires_grad_(True)
         d_real = D(x).view(-1)
         (grad,) = torch.autograd.grad(d_real.sum(), x, create_graph=True)
         r1 = grad.flatten(1).pow(2).sum(1).mean()
-        loss_d = bce(d_real, ones) + bce(D(fake.detach()).view(-1), zeros) + 0.5 * 1.0 * r1
+        return bce(d_real, ones) + bce(D(fake_d).view(-1), zeros) + 0.5 * 1.0 * r1
+
+    wgan = a.model.endswith("_wgan_gp")
+    d_loss = d_loss_wgan_gp if wgan else d_loss_r1 if a.model.endswith("_r1") else d_loss_ns
+
+    def step():
+        fake = G(torch.randn(a.batch, nz))
+        opt_d.zero_grad()
+        loss_d = d_loss(fake.detach())
         loss_d.backward()
         opt_d.step()
         opt_g.zero_grad()
-        loss_g = bce(D(fake).view(-1), ones)
+        loss_g = -D(fake).mean() if wgan else bce(D(fake).view(-1), ones)
         loss_g.backward()
         opt_g.step()
         return float(loss_d.detach()) + float(loss_g.detach())
 
-    if a.model.endswith("_wgan_gp"):
-        step = step_wgan_gp
-    elif a.model.endswith("_r1"):
-        step = step_r1
     _time(a, step)
 
 
