@@ -6,8 +6,6 @@ Resume exactness (the history buffers included: they are leaves of the compared 
 
 import json
 import pathlib
-import subprocess
-import sys
 import zipfile
 
 import jax
@@ -42,23 +40,8 @@ def _config(mnist_dir, **overrides):
 def cg_run(mnist_dir, tmp_path_factory) -> pathlib.Path:
     """A tiny run trained through the command line (its summary line is checked too)."""
     workdir = tmp_path_factory.mktemp("cyclegan") / "run"
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "experiments.train",
-            "--config=configs/fashion_mnist_cyclegan.py:tiny",
-            f"--config.data.manual_dir={mnist_dir}",
-            f"--config.data.cache_dir={fixtures.tiny_classifier_cache(mnist_dir)}",
-            f"--workdir={workdir}",
-        ],
-        capture_output=True,
-        text=True,
-        cwd=pathlib.Path(__file__).parents[1],
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "Test: FID A->B " in proc.stdout, proc.stdout
-    return workdir
+    summary = "Test: FID A->B "
+    return fixtures.train_tiny_by_command("fashion_mnist_cyclegan.py", mnist_dir, workdir, summary)
 
 
 def test_tiny_run_writes_per_direction_metrics_and_grids(cg_run):

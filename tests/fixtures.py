@@ -183,6 +183,34 @@ def run_on_forced_devices(script: str, num_devices: int = 4, timeout: int = 600)
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+def train_tiny_by_command(
+    config: str, mnist_dir: pathlib.Path, workdir: pathlib.Path, summary: str
+) -> pathlib.Path:
+    """Trains `configs/<config>:tiny` on the Fashion-MNIST fixture through `experiments.train`
+    (its domain classifier from the shared tiny cache) and checks the run's summary line."""
+    import subprocess
+    import sys
+
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "experiments.train",
+            f"--config=configs/{config}:tiny",
+            f"--config.data.manual_dir={mnist_dir}",
+            f"--config.data.cache_dir={tiny_classifier_cache(mnist_dir)}",
+            f"--workdir={workdir}",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=pathlib.Path(__file__).resolve().parents[1],
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert summary in proc.stdout, proc.stdout
+    return workdir
+
+
 def classifier_config(dataset: str, data_cfg, arg: str = ""):
     """configs/<stem>_classifier.py[:arg] with the data folders of `data_cfg` (a config.data)."""
     import importlib

@@ -37,23 +37,8 @@ def _config(mnist_dir, **overrides):
 def p2p_run(mnist_dir, tmp_path_factory) -> pathlib.Path:
     """A tiny run trained through the command line (its summary line is checked too)."""
     workdir = tmp_path_factory.mktemp("p2p") / "run"
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "experiments.train",
-            "--config=configs/fashion_mnist_pix2pix.py:tiny",
-            f"--config.data.manual_dir={mnist_dir}",
-            f"--config.data.cache_dir={fixtures.tiny_classifier_cache(mnist_dir)}",
-            f"--workdir={workdir}",
-        ],
-        capture_output=True,
-        text=True,
-        cwd=pathlib.Path(__file__).parents[1],
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "Test: L1 " in proc.stdout, proc.stdout
-    return workdir
+    summary = "Test: L1 "
+    return fixtures.train_tiny_by_command("fashion_mnist_pix2pix.py", mnist_dir, workdir, summary)
 
 
 def test_tiny_run_writes_metrics_protocol_and_grids(p2p_run):
