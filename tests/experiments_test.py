@@ -76,6 +76,36 @@ def test_sample_from_empty_workdir(tmp_path):
     assert proc.returncode == 1 and "not a ganjax run folder" in proc.stderr
 
 
+def test_interpolation_rows_walk_between_two_latents(tiny_gan_run, tmp_path):
+    import jax
+    import numpy as np
+    from PIL import Image
+
+    from ganjax import models
+    from ganjax.training import sampling
+
+    g = sampling.restore_generator(tiny_gan_run)
+    rows = sampling.interpolate_images(g, rows=2, steps=5, seed=3)
+    assert rows.shape == (10, 28, 28, 1)
+    z = models.sample_latents(jax.random.key(3), 4, g.latent_dim, g.latent_dist)
+    ends = np.asarray(g.generate(z))
+    # Row r starts at latent r and ends at latent rows + r of the same draw.
+    np.testing.assert_allclose(rows[[0, 4, 5, 9]], ends[[0, 2, 1, 3]], atol=1e-5)
+    assert np.abs(rows[1] - rows[0]).max() > 0  # The middle moves.
+
+    out = tmp_path / "interp.png"
+    proc = run(
+        "experiments.sample", f"--workdir={tiny_gan_run}", "--num=3", "--interpolate=6",
+        f"--out={out}",
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert Image.open(out).size == (6 * 30 + 2, 3 * 30 + 2) and "interpolated" in proc.stdout
+    bad = run(
+        "experiments.sample", f"--workdir={tiny_gan_run}", "--interpolate=1", f"--out={out}"
+    )
+    assert bad.returncode == 1 and "steps >= 2" in bad.stderr
+
+
 def test_evaluate_writes_result_and_table(tiny_gan_run, tiny_classifier, tmp_path):
     args = (
         "experiments.evaluate",
