@@ -1,13 +1,12 @@
 """Dataset readers on fixtures in the real formats, missing-data errors, and the iterator."""
 
 import gzip
-import pathlib
 
 import numpy as np
 import pytest
 
 from ganjax.data import BatchIterator, DatasetNotFoundError, load_split, prefetch, sources
-from tests import fixtures
+from tests import fixtures, real_data
 
 
 def test_idx_reader_gz_and_raw(tmp_path):
@@ -33,10 +32,8 @@ def test_idx_reader_rejects_truncated_file(tmp_path):
         load_split("mnist", "train", manual_dir=str(d))
 
 
-def test_real_debian_fashion_mnist_when_installed():
-    d = pathlib.Path("/usr/share/datasets/fashion-mnist")
-    if not d.exists():
-        pytest.skip("dataset-fashion-mnist is not installed (the README's set-up installs it)")
+def test_real_debian_fashion_mnist():
+    real_data.require("fashion_mnist")  # Under CI a missing package fails, never skips.
     data = load_split("fashion_mnist", "test")  # Found in the standard place.
     assert data["image"].shape == (10000, 28, 28, 1)
     assert np.bincount(data["label"]).tolist() == [1000] * 10

@@ -24,10 +24,14 @@ _SETUP = {
     "--source=<horse2zebra.zip>",
     "inception": "python -m experiments.prepare_data --dataset=inception",
     "torch": "bash scripts/setup.sh (installs requirements-test.txt)",
+    "fashion_mnist": "apt-get install dataset-fashion-mnist (bash scripts/setup.sh does)",
 }
 
 
 def _locate(name: str) -> pathlib.Path | None:
+    if name == "fashion_mnist":  # Debian's package, where the readers look first.
+        where = pathlib.Path("/usr/share/datasets/fashion-mnist")
+        return where if where.exists() else None
     if name in ("celeb_a", "mnist"):
         from ganjax.data import sources
 

@@ -17,7 +17,7 @@ from PIL import Image
 
 from ganjax.data import DatasetNotFoundError, jitter, load_split, translation
 from ganjax.data import fashion_translation as ft
-from tests import fixtures
+from tests import fixtures, real_data
 
 S = 16  # Half width and height of the aligned fixtures; a multiple of the JPEG MCU (16).
 # Per-image constant colors: A (left half) and B (right half) differ for every image.
@@ -436,10 +436,8 @@ def test_fashion_classes_selection(fashion_dir):
         ft.load_fashion_classes("train", class_b=10, manual_dir=str(fashion_dir))
 
 
-def test_real_fashion_mnist_tasks_when_installed():
-    d = pathlib.Path("/usr/share/datasets/fashion-mnist")
-    if not d.exists():
-        pytest.skip("dataset-fashion-mnist is not installed")
+def test_real_fashion_mnist_tasks():
+    d = real_data.require("fashion_mnist")  # Under CI a missing package fails, never skips.
     classes = ft.load_fashion_classes("test", manual_dir=str(d))
     assert len(classes["a"]) == len(classes["b"]) == 1000
     edges = ft.load_fashion_edges("test", manual_dir=str(d), max_examples=500)
