@@ -47,26 +47,6 @@ def pytest_configure(config):
         jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.1)
 
 
-# The longest tests, started first (pytest-xdist deals out the first items in turn), so that the
-# run does not end with one worker on a long test while the other idles. The slowest first, by
-# CI's durations (2026-12-07: 120, 59, 54, 46, 42, 38 s); none uses a module-scoped fixture, so
-# moving them splits no module's fixture set-up.
-_START_FIRST = (
-    "tests/inception_real_test.py::test_port_equals_the_torchscript_file_on_real_images",
-    "tests/real_runs_test.py::test_tiny_run_on_the_real_files[facades_pix2pix]",
-    "tests/cyclegan_test.py::test_horse2zebra_config_runs_on_the_authors_archive",
-    "tests/real_runs_test.py::test_tiny_run_on_the_real_files[horse2zebra_cyclegan]",
-    "tests/train_test.py::test_one_device_equals_four_devices[cyclegan]",
-    "tests/fid_test.py::test_inception_random_weights_plumbing",
-)
-
-
-def pytest_collection_modifyitems(config, items):
-    rank = {nodeid: i for i, nodeid in enumerate(_START_FIRST)}
-    first = sorted((item for item in items if item.nodeid in rank), key=lambda i: rank[i.nodeid])
-    items[:] = first + [item for item in items if item.nodeid not in rank]
-
-
 def pytest_unconfigure(config):
     for path in _OWN_CACHE:
         shutil.rmtree(path, ignore_errors=True)
