@@ -40,6 +40,7 @@ def get_classifier_config(dataset: str, arg=None) -> ml_collections.ConfigDict:
     # (discriminator:<run>, classifier:<path>, inception_v3) with an MLP head of head_hidden units.
     c.model.extractor = ""
     c.model.head_hidden = 256
+    c.model.feature_batch = 500  # Images per call of the frozen network (the last one padded).
     c.optim.d.learning_rate = 1e-3  # The classifier's optimizer is config.optim.d.
     c.optim.d.b1 = 0.9
     c.optim.d.schedule = "linear_decay"
@@ -54,6 +55,7 @@ def get_classifier_config(dataset: str, arg=None) -> ml_collections.ConfigDict:
         c.data.max_test_examples = 64
         c.model.widths = (8,)
         c.model.feature_dim = 16
+        c.model.feature_batch = 16
         c.train.num_steps = 8
         c.ckpt.every_steps = 0
     return c

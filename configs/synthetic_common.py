@@ -10,8 +10,11 @@ Config arguments (comma-separated):
   num=N          synthetic images
   strategy=S     subset_mean (the source's) or shift (ganjax/latent/synthesis.py)
   steps=N        generative-model steps instead of its epochs
-  transfer       also train the frozen-D-feature + MLP-head classifier, on the synthetic set
-                 and on the real labels only
+  transfer[=S]   also train frozen-feature + MLP-head classifiers, on the synthetic set and
+                 on the real labels only. S: '+'-separated feature networks, `discriminator`
+                 (the generative run's D; the bare flag) or an extractor spec such as
+                 inception_v3 (the FID network's pool3 features)
+  transfer_num=N the synthetic images the transfer heads train on (the first N; default all)
   plus the dataset's attribute choices (see each config).
 """
 
@@ -19,7 +22,7 @@ import ml_collections
 
 from configs import base
 
-ARGS = ("tiny", "seed", "labels", "num", "strategy", "steps", "transfer")
+ARGS = ("tiny", "seed", "labels", "num", "strategy", "steps", "transfer", "transfer_num")
 
 
 def get_synthetic_config(
@@ -48,7 +51,9 @@ def get_synthetic_config(
     c.classifier.train.num_epochs = 0.0
     c.classifier.train.num_steps = 1000  # The same for the synthetic and the real-only runs.
     c.classifier.eval.every_steps = 500
-    c.transfer = bool(args.get("transfer", False))
+    transfer = args.get("transfer", "")
+    c.transfer = "discriminator" if transfer is True else str(transfer)
+    c.transfer_num = int(args.get("transfer_num", 0))  # 0: all of config.synthesis.num.
     c.model = ml_collections.ConfigDict({"name": "synthetic_pipeline"})
     if args.get("steps"):
         c.generative.train.num_steps = int(args["steps"])

@@ -94,7 +94,7 @@ def test_fashion_mnist_pipeline_runs_resumes_and_its_stage_commands_work(mnist_d
     # The trained generative run reused by a new workdir: keyed by the run's identity (config,
     # checkpoint step, encoder), the same synthetic images; found done when run again.
     reuse = c.copy_and_resolve_references()
-    reuse.generative_workdir, reuse.transfer = results["stages"]["generative"], False
+    reuse.generative_workdir, reuse.transfer = results["stages"]["generative"], ""
     other = tasks.train_and_evaluate(reuse, tmp_path / "q")
     assert "generative" not in other["stage_keys"]
     assert other["stage_keys"]["synthetic"] != results["stage_keys"]["synthetic"]
@@ -160,12 +160,24 @@ def test_fashion_mnist_pipeline_runs_resumes_and_its_stage_commands_work(mnist_d
 
 def test_celeba_pipeline_on_the_real_file_formats(tmp_path):
     d = fixtures.make_celeba(tmp_path / "celeba", n=40)  # 36 train, 2 validation, 2 test faces.
-    c = celeba_synthetic.get_config("tiny,res=28")
+    # The Inception route (random weights here: plumbing) on the first 20 synthetic faces.
+    c = celeba_synthetic.get_config("tiny,res=28,transfer=inception_v3:random,transfer_num=20")
     _point_at(c, d)
     c.generative.data.cache_dir = c.data.cache_dir = str(tmp_path / "cache")
     c.classifier.data.cache_dir = str(tmp_path / "cache")
     results = tasks.train_and_evaluate(c, tmp_path / "p")
     assert results["attribute"] == "Male" and results["num_test"] == 2
+    assert "transfer_test_accuracy" not in results  # No D route asked for.
+    assert "inception_v3:random" in results["transfer_inception_v3_random_extractor"]
+    for stage, num_train in (
+        ("transfer_inception_v3_random", 20),
+        ("transfer_inception_v3_random_baseline", 6),
+    ):
+        stage_results = json.loads((tmp_path / "p" / stage / "results.json").read_text())
+        assert stage_results["num_train"] == num_train and stage_results["num_test"] == 2
+        assert stage_results["extractor"] == "inception_v3:random"
+        assert results[f"{stage}_test_accuracy"] == stage_results["test_accuracy"]
+        assert results["stages"][stage] == str(tmp_path / "p" / stage)
     assert results["num_labeled_total"] == 6  # 3 labeled faces per side.
     syn = load_split("synthetic", "train", manual_dir=results["stages"]["synthetic"])
     assert syn["image"].shape[1:] == (28, 28, 3)

@@ -109,7 +109,6 @@ def load_classifier_data(config) -> tuple[dict, dict]:
         kw["manual_dir"] = d.get("test_manual_dir") or None
     test = load_split(test_name, "test", max_examples=d.get("max_test_examples") or None, **kw)
     if d.get("test_attribute"):  # A binary attribute: label 1 on its positive side, 0 else.
-
         sides = select_sides(test, d.test_attribute)
         keep = sides.positive | sides.negative
         test = {"image": test["image"][keep], "label": sides.positive[keep].astype(np.int32)}

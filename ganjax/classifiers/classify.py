@@ -209,7 +209,8 @@ def _transfer_probabilities(
     finally:
         checkpointer.close()
     try:
-        featurize, desc = transfer_classifier.feature_network(spec, config.data)
+        # Classifier.predict calls with 64 images at a time.
+        featurize, desc = transfer_classifier.feature_network(spec, config.data, batch=64)
     except UserError as e:  # A bug in loading it keeps its traceback.
         raise IncompatibleRunError(
             f"The transfer classifier in {workdir} reads features from {spec}, which cannot be "
@@ -472,9 +473,7 @@ def read_labels(
             twice.append(name)
         labels[name] = k
     accepted = (
-        f"a class name ({', '.join(classifier.class_names)}) or "
-        if classifier.class_names
-        else ""
+        f"a class name ({', '.join(classifier.class_names)}) or " if classifier.class_names else ""
     ) + f"an integer 0..{classifier.num_classes - 1}"
     if bad:
         raise BadFileError(f"{path}: labels that are not {accepted}: {', '.join(bad[:10])}")

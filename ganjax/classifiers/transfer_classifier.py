@@ -49,8 +49,11 @@ class MLPHead(nn.Module):
         return nn.Dense(self.num_classes)(x)
 
 
-def feature_network(spec: str, data_cfg) -> tuple[Callable[[np.ndarray], np.ndarray], str]:
-    """(uint8 images -> float32 features [N, F], a description for results.json)."""
+def feature_network(
+    spec: str, data_cfg, batch: int = 500
+) -> tuple[Callable[[np.ndarray], np.ndarray], str]:
+    """(uint8 images -> float32 features [N, F], a description for results.json); the network
+    sees `batch` images per call."""
     kind, _, arg = spec.partition(":")
     if kind == "discriminator" and arg:
         state, config, _, _ = sampling.restore_run(arg)
@@ -72,13 +75,15 @@ def feature_network(spec: str, data_cfg) -> tuple[Callable[[np.ndarray], np.ndar
         fn = jax.jit(lambda images: apply(ext.variables, images)[0])
         desc = f"{ext.name} features ({ext.weights})"
 
-    def featurize(images: np.ndarray, chunk: int = 500) -> np.ndarray:
-        return np.concatenate(
-            [
-                np.asarray(fn(jnp.asarray(images[i : i + chunk])))
-                for i in range(0, len(images), chunk)
-            ]
-        )
+    def featurize(images: np.ndarray) -> np.ndarray:
+        # Every call gets exactly `batch` rows (the last chunk padded with its own first image),
+        # so a feature network compiles once for all splits and sizes.
+        out = []
+        for i in range(0, len(images), batch):
+            chunk = images[i : i + batch]
+            pad = np.concatenate([chunk, np.repeat(chunk[:1], batch - len(chunk), 0)])
+            out.append(np.asarray(fn(jnp.asarray(pad)))[: len(chunk)])
+        return np.concatenate(out)
 
     return featurize, desc
 
@@ -97,7 +102,9 @@ def train_and_evaluate(config, workdir, *, num_devices: int | None = None) -> di
         )
     train, test = load_classifier_data(config)
     t0 = time.perf_counter()
-    featurize, desc = feature_network(config.model.extractor, config.data)
+    featurize, desc = feature_network(
+        config.model.extractor, config.data, int(config.model.get("feature_batch", 500))
+    )
     f_train, f_test = featurize(train["image"]), featurize(test["image"])
     mean, std = f_train.mean(0), f_train.std(0) + 1e-6
     f_train, f_test = (f_train - mean) / std, (f_test - mean) / std

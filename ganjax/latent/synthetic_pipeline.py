@@ -15,12 +15,16 @@ determine the stage's output and the keys of the stages it reads):
                 test split.
   labeled_real/ the same real labeled images as a dataset, and
   baseline/     the same classifier trained on them only, scored on the same test split.
-  transfer/     (config.transfer) a frozen-feature + MLP-head classifier on the synthetic set
-                (ganjax/classifiers/transfer_classifier.py; features: the generative run's D), and
-  transfer_baseline/  the same head on the real labeled images only.
-results.json: test_accuracy, baseline_test_accuracy, transfer_test_accuracy,
-transfer_baseline_test_accuracy and the stages' folders. The stage commands (experiments.train /
-synthesize / attributes) work on their own too.
+  transfer/     (config.transfer) frozen-feature + MLP-head classifiers
+                (ganjax/classifiers/transfer_classifier.py) on the synthetic set (its first
+                config.transfer_num images; 0: all), one per feature network: the generative
+                run's D (`discriminator`: stages transfer/, transfer_baseline/) or any
+                extractor spec (ganjax/evaluators/extractors.py; `inception_v3`: stages
+                transfer_inception_v3/, transfer_inception_v3_baseline/), and
+  <stage>_baseline/  the same head on the real labeled images only.
+results.json: test_accuracy, baseline_test_accuracy, <stage>_test_accuracy,
+<stage>_baseline_test_accuracy and <stage>_extractor per transfer stage, and the stages'
+folders. The stage commands (experiments.train / synthesize / attributes) work on their own too.
 
 A rerun with the same workdir reuses every stage whose key matches and refuses, before any work
 and naming the changed settings, when a stage folder holds outputs of other settings (another
@@ -34,6 +38,7 @@ from __future__ import annotations
 
 import json
 import pathlib
+import re
 from typing import Any
 
 import ml_collections
@@ -84,6 +89,35 @@ def _classifier_config(
         if num_examples is not None:
             c.train.batch_size = min(int(c.train.batch_size), num_examples)
     return c
+
+
+def transfer_extractors(config) -> list[str]:
+    """The transfer stages' feature networks: config.transfer, '+'-separated ('' none;
+    `discriminator` the generative run's D; else an extractor spec). True (configs written
+    before there was a choice) means D."""
+    t = config.get("transfer") or ""
+    return ["discriminator"] if t is True else [x for x in str(t).split("+") if x]
+
+
+def transfer_stage(spec: str) -> str:
+    """The folder of the transfer stage on the synthetic set (its baseline: + '_baseline')."""
+    if spec == "discriminator":
+        return "transfer"
+    return "transfer_" + re.sub(r"[^0-9A-Za-z]+", "_", spec).strip("_")
+
+
+def _transfer_config(
+    config, data_dir: pathlib.Path, num: int | None, spec: str, gen_dir: str, synthetic: bool
+) -> ml_collections.ConfigDict:
+    """A transfer stage's config: the classifier config with the head on `spec`'s features,
+    trained on the synthetic set's first config.transfer_num images or on all real labels."""
+    t = _classifier_config(config, data_dir, num, config.synthesis.attribute)
+    with t.unlocked():
+        t.model.name = "transfer"
+        t.model.extractor = f"discriminator:{gen_dir}" if spec == "discriminator" else spec
+        if synthetic:
+            t.data.max_examples = int(config.get("transfer_num", 0))
+    return t
 
 
 def _generative_config(config) -> ml_collections.ConfigDict:
@@ -142,14 +176,19 @@ def stage_inputs(config, gen_inputs: dict[str, Any], gen_data) -> dict[str, Any]
         "classifier": {"config": cls, "upstream": {"synthetic": up["synthetic"]}},
         "baseline": {"config": cls, "upstream": {"labeled_real": up["labeled_real"]}},
     }
-    if config.get("transfer"):
-        t = stage_keys.config_inputs(
-            _classifier_config(config, pathlib.Path(), None, s.attribute),
-            drop=["data.manual_dir"],
-        )
-        t["model"].update(name="transfer", extractor="discriminator:<generative>")
-        for name, data in (("transfer", "synthetic"), ("transfer_baseline", "labeled_real")):
-            out[name] = {"config": t, "upstream": {data: up[data], "generative": gen_key}}
+    for spec in transfer_extractors(config):
+        stem = transfer_stage(spec)
+        for name, data in ((stem, "synthetic"), (f"{stem}_baseline", "labeled_real")):
+            t = _transfer_config(
+                config, pathlib.Path(), None, spec, "<generative>", data != "labeled_real"
+            )
+            upstream = {data: up[data]}
+            if spec == "discriminator":
+                upstream["generative"] = gen_key
+            out[name] = {
+                "config": stage_keys.config_inputs(t, drop=["data.manual_dir"]),
+                "upstream": upstream,
+            }
     return out
 
 
@@ -254,21 +293,20 @@ def run(config: ml_collections.ConfigDict, workdir, *, num_devices: int | None =
     }
     if config.get("generative_workdir"):  # Not a stage here: the identity of the given run.
         results["stage_keys"]["generative_run"] = stage_keys.key(gen_inputs)
-    # 5. Transfer: D's features + an MLP head, on the synthetic set and, for comparison, on the
-    # same real labels only.
-    if config.get("transfer"):
+    # 5. Transfer: a frozen network's features + an MLP head, on the synthetic set and, for
+    # comparison, on the same real labels only.
+    for spec in transfer_extractors(config):
+        stem = transfer_stage(spec)
+        num_syn = min(int(s.num), int(config.get("transfer_num", 0)) or int(s.num))
         for name, data_dir, num in (
-            ("transfer", syn_dir, int(s.num)),
-            ("transfer_baseline", real_dir, num_real),
+            (stem, syn_dir, num_syn),
+            (f"{stem}_baseline", real_dir, num_real),
         ):
-            t = _classifier_config(config, data_dir, num, s.attribute)
-            with t.unlocked():
-                t.model.name = "transfer"
-                t.model.extractor = f"discriminator:{gen_dir}"
+            t = _transfer_config(config, data_dir, num, spec, str(gen_dir), data_dir == syn_dir)
             tr = _train(t, workdir / name, inputs[name], num_devices)
             results[f"{name}_test_accuracy"] = tr["test_accuracy"]
             results["stages"][name] = str(workdir / name)
-        results["transfer_extractor"] = tr["extractor_description"]
+        results[f"{stem}_extractor"] = tr["extractor_description"]
     (workdir / "results.json").write_text(json.dumps(results, indent=2))
     logging.info(
         "synthetic pipeline: test accuracy %.4f (synthetic only), baseline %.4f "
