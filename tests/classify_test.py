@@ -151,6 +151,23 @@ def test_transfer_run_reproduces_its_test_accuracy(transfer_run, fm_test, native
     assert [p.probability for p in predictions[:5]] == pytest.approx(probs.max(-1), abs=1e-6)
 
 
+def test_transfer_features_are_cached_by_network_and_images(tiny_gan_run, fm_test, tmp_path):
+    from ganjax.classifiers import transfer_classifier
+
+    spec = f"discriminator:{tiny_gan_run}"
+    plain, _ = transfer_classifier.feature_network(spec, None, batch=8)
+    cached, _ = transfer_classifier.feature_network(spec, None, batch=8, cache_dir=tmp_path)
+    images = fm_test["image"][:10]  # Two calls of 8, the second padded.
+    first = cached(images)
+    np.testing.assert_allclose(first, plain(images), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(first[8:], plain(images[8:]), rtol=1e-5, atol=1e-6)
+    (entry,) = (tmp_path / "transfer_features").iterdir()
+    np.save(entry, first + 1)  # A hit reads the file instead of the network.
+    np.testing.assert_array_equal(cached(images), first + 1)
+    cached(images[::-1])  # Other images (here: another order): an entry of their own.
+    assert len(list((tmp_path / "transfer_features").iterdir())) == 2
+
+
 def test_transfer_run_refuses_a_changed_feature_network(transfer_run, tmp_path):
     copy = tmp_path / "transfer"
     shutil.copytree(transfer_run, copy)

@@ -23,14 +23,15 @@ from tests import fixtures
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def _point_at(c, data_dir):
-    for cfg in (c, c.generative):
+def _point_at(c, data_dir, cache_dir):
+    for cfg in (c, c.generative, c.classifier):
         cfg.data.manual_dir = str(data_dir)
+        cfg.data.cache_dir = str(cache_dir)
 
 
 def test_fashion_mnist_pipeline_runs_resumes_and_its_stage_commands_work(mnist_dir, tmp_path):
     c = fashion_mnist_synthetic.get_config("tiny,transfer")
-    _point_at(c, mnist_dir)
+    _point_at(c, mnist_dir, tmp_path / "cache")
     results = tasks.train_and_evaluate(c, tmp_path / "p")
     test = load_split("fashion_mnist", "test", manual_dir=str(mnist_dir))
     # Each reported accuracy is its stage's classifier, restored from its folder, on every test
@@ -162,9 +163,7 @@ def test_celeba_pipeline_on_the_real_file_formats(tmp_path):
     d = fixtures.make_celeba(tmp_path / "celeba", n=40)  # 36 train, 2 validation, 2 test faces.
     # The Inception route (random weights here: plumbing) on the first 20 synthetic faces.
     c = celeba_synthetic.get_config("tiny,res=28,transfer=inception_v3:random,transfer_num=20")
-    _point_at(c, d)
-    c.generative.data.cache_dir = c.data.cache_dir = str(tmp_path / "cache")
-    c.classifier.data.cache_dir = str(tmp_path / "cache")
+    _point_at(c, d, tmp_path / "cache")
     results = tasks.train_and_evaluate(c, tmp_path / "p")
     assert results["attribute"] == "Male" and results["num_test"] == 2
     assert "transfer_test_accuracy" not in results  # No D route asked for.

@@ -18,7 +18,9 @@ features. Writes results.json (test_accuracy, the extractor) and the head's chec
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
+import os
 import pathlib
 import time
 from typing import Any, Callable
@@ -49,11 +51,25 @@ class MLPHead(nn.Module):
         return nn.Dense(self.num_classes)(x)
 
 
+def _digest(*arrays) -> str:
+    h = hashlib.sha256()
+    for a in arrays:
+        a = np.ascontiguousarray(a)
+        h.update(f"{a.dtype}{a.shape}".encode())
+        h.update(a.tobytes())
+    return h.hexdigest()[:20]
+
+
 def feature_network(
-    spec: str, data_cfg, batch: int = 500
+    spec: str, data_cfg, batch: int = 500, cache_dir: str | pathlib.Path | None = None
 ) -> tuple[Callable[[np.ndarray], np.ndarray], str]:
     """(uint8 images -> float32 features [N, F], a description for results.json); the network
-    sees `batch` images per call."""
+    sees `batch` images per call.
+
+    With `cache_dir`, features are kept in <cache_dir>/transfer_features/, keyed by a sha256 of
+    the network's weights and of the images themselves: the real test split, featurized once,
+    serves every stage and run that scores on it (the Inception network takes minutes on a
+    CPU for a few thousand images)."""
     kind, _, arg = spec.partition(":")
     if kind == "discriminator" and arg:
         state, config, _, _ = sampling.restore_run(arg)
@@ -67,6 +83,7 @@ def feature_network(
             return d.apply(x, train=False, return_features=True)[0][1].astype(jnp.float32)
 
         desc = f"D's last-block features of {arg} ({config.method}, step {int(state.step)})"
+        weights = jax.tree.leaves(d.variables())
     else:
         from ganjax.evaluators import extractors
 
@@ -74,8 +91,10 @@ def feature_network(
         apply = extractors.features_fn(ext)
         fn = jax.jit(lambda images: apply(ext.variables, images)[0])
         desc = f"{ext.name} features ({ext.weights})"
+        weights = jax.tree.leaves(ext.variables)
+    net_digest = _digest(*weights) if cache_dir else ""
 
-    def featurize(images: np.ndarray) -> np.ndarray:
+    def compute(images: np.ndarray) -> np.ndarray:
         # Every call gets exactly `batch` rows (the last chunk padded with its own first image),
         # so a feature network compiles once for all splits and sizes.
         out = []
@@ -84,6 +103,20 @@ def feature_network(
             pad = np.concatenate([chunk, np.repeat(chunk[:1], batch - len(chunk), 0)])
             out.append(np.asarray(fn(jnp.asarray(pad)))[: len(chunk)])
         return np.concatenate(out)
+
+    def featurize(images: np.ndarray) -> np.ndarray:
+        if not cache_dir:
+            return compute(images)
+        path = pathlib.Path(cache_dir).expanduser() / "transfer_features"
+        path = path / f"{kind}_{net_digest}_{_digest(images)}.npy"
+        if path.exists():
+            return np.load(path)
+        features = compute(images)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp.npy")
+        np.save(tmp, features)
+        os.replace(tmp, path)  # Whole or absent, even with runs side by side.
+        return features
 
     return featurize, desc
 
@@ -103,7 +136,10 @@ def train_and_evaluate(config, workdir, *, num_devices: int | None = None) -> di
     train, test = load_classifier_data(config)
     t0 = time.perf_counter()
     featurize, desc = feature_network(
-        config.model.extractor, config.data, int(config.model.get("feature_batch", 500))
+        config.model.extractor,
+        config.data,
+        int(config.model.get("feature_batch", 500)),
+        cache_dir=config.data.get("cache_dir") or None,
     )
     f_train, f_test = featurize(train["image"]), featurize(test["image"])
     mean, std = f_train.mean(0), f_train.std(0) + 1e-6
