@@ -6,7 +6,7 @@
 Works for both kinds of classifier run (configs/*_classifier.py; the transfer classifier with
 --config.model.name=transfer). --input is an image or a folder, walked recursively in sorted
 order (non-image files are skipped with a note). Each image, of any size and mode, gets the
-run's own preprocessing (ganjax/classifiers/classify.py says exactly what happens to sizes the
+run's own preprocessing (ganjax/classifiers/user_images.py says exactly what happens to sizes the
 dataset does
 not have). --out gets one row per image: name (path relative to --input), label (the class
 name where the run knows them, else the integer) and probability (of that label).
@@ -19,7 +19,7 @@ from __future__ import annotations
 from absl import app, flags
 
 from experiments import common
-from ganjax.classifiers import classify
+from ganjax.classifiers import classify, restore, user_images
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "A classifier run folder (experiments.train).")
 _INPUT = flags.DEFINE_string("input", None, "An image file, or a folder of images.")
@@ -34,8 +34,8 @@ def main(argv):
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
     common.setup_logging()
     try:
-        classifier = classify.load_classifier(_WORKDIR.value)
-        files = classify.input_files(_INPUT.value)
+        classifier = restore.load_classifier(_WORKDIR.value)
+        files = user_images.input_files(_INPUT.value)
         labels = None
         if _LABELS.value:  # Checked before any prediction: a wrong name stops at once.
             labels = classify.read_labels(_LABELS.value, classifier, [n for n, _ in files])

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ganjax.classifiers import classifier_train, classify
+from ganjax.classifiers import classifier_train, classify, restore, user_images
 from ganjax.data import celeba, load_split
 from tests import fixtures
 
@@ -48,7 +48,7 @@ def fm_test(mnist_dir):
 @pytest.fixture(scope="module")
 def fm_clf(tiny_classifier):
     """The conftest's tiny Fashion-MNIST ConvClassifier run, loaded once for this module."""
-    return classify.load_classifier(tiny_classifier)
+    return restore.load_classifier(tiny_classifier)
 
 
 @pytest.fixture(scope="module")
@@ -125,7 +125,7 @@ def test_native_images_get_the_runs_own_predictions(tiny_classifier, fm_clf, fm_
     clf = fm_clf
     assert clf.kind == "conv_classifier" and clf.image_shape == (28, 28, 1)
     assert clf.class_names[9] == "ankle boot"
-    files = classify.input_files(native_dir)
+    files = user_images.input_files(native_dir)
     predictions = classify.classify_files(clf, files, batch_size=24)  # 64 = 2 x 24 + a padded 16.
     want = _run_probabilities(tiny_classifier, fm_test["image"])
     got_index = np.array([p.index for p in predictions])
@@ -140,9 +140,9 @@ def test_native_images_get_the_runs_own_predictions(tiny_classifier, fm_clf, fm_
 
 
 def test_transfer_run_reproduces_its_test_accuracy(transfer_run, fm_test, native_dir):
-    clf = classify.load_classifier(transfer_run)
+    clf = restore.load_classifier(transfer_run)
     assert clf.kind == "transfer" and "D's last-block features" in clf.description
-    predictions = classify.classify_files(clf, classify.input_files(native_dir), batch_size=16)
+    predictions = classify.classify_files(clf, user_images.input_files(native_dir), batch_size=16)
     labels = {f"test_{i:03d}.png": int(y) for i, y in enumerate(fm_test["label"])}
     results = json.loads((transfer_run / "results.json").read_text())
     assert classify.score(predictions, labels).accuracy == results["test_accuracy"]
@@ -175,17 +175,17 @@ def test_transfer_run_refuses_a_changed_feature_network(transfer_run, tmp_path):
     results["extractor_description"] = results["extractor_description"].replace("step", "step 9")
     (copy / "results.json").write_text(json.dumps(results))
     with pytest.raises(ValueError, match="features changed since"):
-        classify.load_classifier(copy)
+        restore.load_classifier(copy)
 
 
 def test_celeba_faces_get_the_pipelines_crop_and_names(celeba_run, tmp_path):
     workdir, data = celeba_run
-    clf = classify.load_classifier(workdir)
+    clf = restore.load_classifier(workdir)
     assert clf.dataset == "celeb_a" and clf.class_names == ("female", "male")
     # The dataset's own 178x218 JPEGs: the same arrays (and predictions) as the pipeline's.
     pipeline = load_split("celeb_a", "all", manual_dir=str(data), image_size=28, cache_dir=tmp_path)
-    files = classify.input_files(data / "img_align_celeba")
-    np.testing.assert_array_equal(classify.read_images(clf, files), pipeline["image"])
+    files = user_images.input_files(data / "img_align_celeba")
+    np.testing.assert_array_equal(user_images.read_images(clf, files), pipeline["image"])
     predictions = classify.classify_files(clf, files)
     np.testing.assert_array_equal(
         [p.index for p in predictions], _run_probabilities(workdir, pipeline["image"]).argmax(-1)
@@ -194,25 +194,25 @@ def test_celeba_faces_get_the_pipelines_crop_and_names(celeba_run, tmp_path):
     # Another size gets the pipeline's rule as it stands: the central 108 pixels, resized.
     face = Image.open(files[0][1]).convert("RGB")
     odd = face.resize((201, 173), Image.Resampling.BICUBIC)
-    array, note = classify.prepare(odd, "celeb_a", (28, 28, 3))
+    array, note = user_images.prepare(odd, "celeb_a", (28, 28, 3))
     np.testing.assert_array_equal(array, celeba.preprocess(np.asarray(odd), 28))
     assert "center 108-pixel crop" in note
-    big, note = classify.prepare(face.resize((356, 436)), "celeb_a", (28, 28, 3))
+    big, note = user_images.prepare(face.resize((356, 436)), "celeb_a", (28, 28, 3))
     assert "covers only 30% of the width" in note
     # Smaller than the crop: enlarged (aspect kept) until the short side is 108, then cropped.
-    small, note = classify.prepare(face.resize((60, 80)).convert("L"), "celeb_a", (28, 28, 3))
+    small, note = user_images.prepare(face.resize((60, 80)).convert("L"), "celeb_a", (28, 28, 3))
     assert small.shape == (28, 28, 3) and "enlarged to 108x144" in note
 
 
 def test_odd_sizes_gray_rgb_and_subfolders(fm_clf, photos, fm_test, caplog):
     clf = fm_clf
     with caplog.at_level("INFO"):
-        files = classify.input_files(photos)
+        files = user_images.input_files(photos)
     names = [n for n, _ in files]
     # Recursive, sorted, relative names; the text file and the hidden file are skipped, noted.
     assert names == ["a_native.png", "b_rgb.jpg", "sub/c_gray.png", "sub/deeper/d.PNG"]
     assert "notes.txt" in caplog.text and ".DS_Store" in caplog.text
-    arrays = classify.read_images(clf, files)
+    arrays = user_images.read_images(clf, files)
     assert arrays.shape == (4, 28, 28, 1) and arrays.dtype == np.uint8
     np.testing.assert_array_equal(arrays[0], fm_test["image"][0])  # Native: untouched.
     # An RGB 201x173 JPEG: luma, then the whole image resized to 28x28 (bicubic).
@@ -226,11 +226,9 @@ def test_odd_sizes_gray_rgb_and_subfolders(fm_clf, photos, fm_test, caplog):
     assert all(p.label in clf.class_names for p in predictions)
 
 
-def test_labels_give_the_accuracy_over_the_labeled_files(
-    tiny_classifier, fm_clf, photos, tmp_path
-):
+def test_labels_give_the_accuracy_over_the_labeled_files(tiny_classifier, fm_clf, photos, tmp_path):
     clf = fm_clf
-    files = classify.input_files(photos)
+    files = user_images.input_files(photos)
     predictions = classify.classify_files(clf, files)
     truth = {"a_native.png": "T-shirt/top", "b_rgb.jpg": "1", "sub/c_gray.png": "pullover"}
     path = tmp_path / "labels.csv"
@@ -255,11 +253,11 @@ def test_user_errors_name_the_problem_and_the_fix(
         match=r"'gan' training run, not a classifier run; train one \(e\.g\. python -m "
         r"experiments\.train --config=configs/fashion_mnist_classifier\.py",
     ):
-        classify.load_classifier(tiny_gan_run)
+        restore.load_classifier(tiny_gan_run)
     with pytest.raises(FileNotFoundError, match="does not exist.*experiments.train"):
-        classify.load_classifier(tmp_path / "nowhere")
+        restore.load_classifier(tmp_path / "nowhere")
     with pytest.raises(FileNotFoundError, match=r"not a ganjax run folder \(no config.json\)"):
-        classify.load_classifier(photos)
+        restore.load_classifier(photos)
     # A folder holding classifier runs (e.g. a synthetic-pipeline run's stages): they are named.
     pipeline = tmp_path / "pipeline"
     shutil.copytree(tiny_classifier, pipeline / "classifier")
@@ -269,27 +267,27 @@ def test_user_errors_name_the_problem_and_the_fix(
         match=r"synthetic_pipeline run, not a classifier run; pass one of the classifier runs "
         r"inside it: .*pipeline/classifier",
     ):
-        classify.load_classifier(pipeline)
+        restore.load_classifier(pipeline)
     unfinished = tmp_path / "unfinished"
     shutil.copytree(tiny_classifier, unfinished)
     (unfinished / "results.json").unlink()
     with pytest.raises(ValueError, match="unfinished classifier run.*resumes"):
-        classify.load_classifier(unfinished)
+        restore.load_classifier(unfinished)
     with pytest.raises(FileNotFoundError, match="--input=.*does not exist"):
-        classify.input_files(tmp_path / "no_photos")
+        user_images.input_files(tmp_path / "no_photos")
     (tmp_path / "empty").mkdir()
     (tmp_path / "empty" / "readme.md").write_text("x")
     with pytest.raises(FileNotFoundError, match="holds no images"):
-        classify.input_files(tmp_path / "empty")
+        user_images.input_files(tmp_path / "empty")
     clf = fm_clf
     broken = tmp_path / "broken"
     shutil.copytree(photos, broken)
     (broken / "sub" / "zz_broken.jpg").write_bytes(b"not a jpeg at all")
     with pytest.raises(OSError, match=r"zz_broken\.jpg is not a readable image"):
-        classify.classify_files(clf, classify.input_files(broken))
+        classify.classify_files(clf, user_images.input_files(broken))
     labels = tmp_path / "labels.csv"
     labels.write_text("name,label\na_native.png,0\nmissing.png,1\nsub/gone.jpg,2\n")
-    names = [n for n, _ in classify.input_files(photos)]
+    names = [n for n, _ in user_images.input_files(photos)]
     with pytest.raises(ValueError, match=r"names 2 file\(s\) that are not in --input: "):
         classify.read_labels(labels, clf, names)
     labels.write_text("name,label\na_native.png,sweater\nb_rgb.jpg,10\n")
@@ -325,7 +323,7 @@ def test_cli_end_to_end(tiny_classifier, fm_clf, photos, tmp_path):
         "sub/c_gray.png",
         "sub/deeper/d.PNG",
     ]
-    predictions = classify.classify_files(fm_clf, classify.input_files(photos))
+    predictions = classify.classify_files(fm_clf, user_images.input_files(photos))
     assert [r["label"] for r in rows] == [p.label for p in predictions]
     assert [float(r["probability"]) for r in rows] == pytest.approx(
         [p.probability for p in predictions], abs=1e-5

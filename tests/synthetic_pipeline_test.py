@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from configs import celeba_synthetic, fashion_mnist_synthetic
-from ganjax.classifiers import classify
+from ganjax.classifiers import restore
 from ganjax.data import load_split
 from ganjax.latent import stage_keys
 from ganjax.tools import tasks
@@ -42,7 +42,7 @@ def test_fashion_mnist_pipeline_runs_resumes_and_its_stage_commands_work(mnist_d
         ("transfer", "transfer_test_accuracy"),
         ("transfer_baseline", "transfer_baseline_test_accuracy"),
     ):
-        probs = classify.load_classifier(tmp_path / "p" / stage).predict(test["image"])
+        probs = restore.load_classifier(tmp_path / "p" / stage).predict(test["image"])
         hits = int(np.sum(probs.argmax(1) == test["label"]))
         assert results[key] == pytest.approx(hits / len(test["label"]), abs=1e-6), stage
     # The transfer head trained on the synthetic set, and the same head on the real labels only.
