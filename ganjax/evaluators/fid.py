@@ -143,7 +143,9 @@ def _metrics_against(
     """Every metric of a sample set (moments mu/sigma, rows feats/logits) against the reference:
     FID against the whole reference split's moments, the rest against `rows`."""
     out = {
-        "fid": metrics.frechet_distance(mu, sigma, ref.mu, ref.sigma, sigma2_sqrt=ref.sigma_sqrt)
+        "fid": metrics.frechet_distance(
+            mu, sigma, ref.mu, ref.sigma, sigma2_sqrt=ref.sigma_sqrt, rows1=feats
+        )
     }
     out["kid"], out["kid_std"] = metrics.kid(
         feats, rows.features, num_subsets=eval_cfg.kid_subsets, subset_size=eval_cfg.kid_subset_size

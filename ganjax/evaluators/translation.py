@@ -99,7 +99,11 @@ class SetEvaluator:
         stats = metrics.FeatureStats(fake_feats.shape[1])
         stats.update(fake_feats)
         rs = real["stats"]
-        out = {"fid": metrics.frechet_distance(stats.mean(), stats.cov(), rs.mean(), rs.cov())}
+        out = {
+            "fid": metrics.frechet_distance(
+                stats.mean(), stats.cov(), rs.mean(), rs.cov(), rows1=fake_feats
+            )
+        }
         out["kid"], out["kid_std"] = metrics.kid(
             fake_feats,
             real_feats,

@@ -34,13 +34,15 @@ def sqrt_psd(s: np.ndarray) -> np.ndarray:
     return (v * np.sqrt(np.clip(w, 0.0, None))) @ v.T
 
 
-def frechet_distance(mu1, sigma1, mu2, sigma2, *, sigma2_sqrt=None) -> float:
+def frechet_distance(mu1, sigma1, mu2, sigma2, *, sigma2_sqrt=None, rows1=None) -> float:
     """Frechet distance between N(mu1, sigma1) and N(mu2, sigma2), in float64.
 
     Args:
       mu1, mu2: [D] means.
       sigma1, sigma2: [D, D] covariances (symmetric positive semi-definite).
       sigma2_sqrt: `sqrt_psd(sigma2)` when already known (saves the expensive step).
+      rows1: the [N, D] rows mu1 and sigma1 (unbiased) were computed from; with N - 1 < D the
+        trace term comes from an N x N matrix (see the module docstring).
 
     Returns:
       The squared Frechet distance (what papers report as FID), >= 0.
@@ -59,8 +61,15 @@ def frechet_distance(mu1, sigma1, mu2, sigma2, *, sigma2_sqrt=None) -> float:
         if not np.all(np.isfinite(a)):
             raise ValueError(f"{name} holds NaN or inf: the features it came from are not finite")
     s1, s2 = (s1 + s1.T) / 2, (s2 + s2.T) / 2  # Exact symmetry for eigh.
-    a = sqrt_psd(s1) if sigma2_sqrt is None else np.asarray(sigma2_sqrt, np.float64)
-    m = a @ (s2 if sigma2_sqrt is None else s1) @ a
+    if rows1 is not None and len(rows1) - 1 < d:
+        rows1 = np.asarray(rows1, np.float64)
+        if rows1.ndim != 2 or rows1.shape[1] != d or len(rows1) < 2:
+            raise ValueError(f"rows1 must be [N >= 2, {d}], not {rows1.shape}")
+        a = (rows1 - mu1) / np.sqrt(len(rows1) - 1)
+        m = a @ s2 @ a.T
+    else:
+        a = sqrt_psd(s1) if sigma2_sqrt is None else np.asarray(sigma2_sqrt, np.float64)
+        m = a @ (s2 if sigma2_sqrt is None else s1) @ a
     eig = np.linalg.eigvalsh((m + m.T) / 2)
     tr_covmean = np.sqrt(np.clip(eig, 0.0, None)).sum()
     diff = mu1 - mu2
@@ -74,4 +83,4 @@ def fid_from_features(features1, features2) -> float:
         s = FeatureStats(np.shape(f)[1])
         s.update(f)
         stats.append((s.mean(), s.cov()))
-    return frechet_distance(*stats[0], *stats[1])
+    return frechet_distance(*stats[0], *stats[1], rows1=features1)
