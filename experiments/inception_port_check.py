@@ -57,12 +57,12 @@ def features(images: np.ndarray, networks, batch: int = 8) -> tuple[np.ndarray, 
     """(Flax pool3, TorchScript pool3) [N, 2048] of uint8 images, on the same 299 x 299 input."""
     import torch
 
-    from ganjax.evaluators import inception_weights
+    from ganjax.evaluators import extractors, inception_weights
     from ganjax.models.inception import FIDInceptionV3, resize_bilinear
 
     script, variables = networks
     net = FIDInceptionV3(with_logits=inception_weights.has_logits(variables))
-    pool3 = jax.jit(lambda v, x: net.apply(v, x)[0])
+    pool3 = jax.jit(lambda v, x: net.apply(v, x)[0], compiler_options=extractors.OPTIMIZED)
     ours, theirs = [], []
     for i in range(0, len(images), batch):
         x = np.asarray(resize_bilinear(images[i : i + batch].astype(np.float32) / 127.5 - 1.0))

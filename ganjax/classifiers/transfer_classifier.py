@@ -89,7 +89,9 @@ def feature_network(
 
         ext = extractors.create_extractor(spec, data_cfg)
         apply = extractors.features_fn(ext)
-        fn = jax.jit(lambda images: apply(ext.variables, images)[0])
+        fn = jax.jit(
+            lambda images: apply(ext.variables, images)[0], compiler_options=ext.compiler_options
+        )
         desc = f"{ext.name} features ({ext.weights})"
         weights = jax.tree.leaves(ext.variables)
     net_digest = _digest(*weights) if cache_dir else ""

@@ -37,6 +37,12 @@ from ganjax.training.train_state import create_classifier_state
 
 PyTree = Any
 
+# XLA's full optimization for a heavy network, also where JAX_DISABLE_MOST_OPTIMIZATIONS=1 turns it
+# off for the rest of a process (set for tiny programs, e.g. by the test suite); the process's
+# defaults otherwise. Inception at 299 x 299 compiles once per run and then runs 2.7x faster
+# optimized (measured on 2 CPU cores under load: 1.9 -> 0.70 s per 8 images, compile +1.3 s).
+OPTIMIZED = {"xla_backend_optimization_level": 3, "xla_llvm_disable_expensive_passes": False}
+
 
 class ExtractorError(UserError, ValueError):
     """An extractor that cannot be built: unknown name, wrong input shape, not a classifier run."""
@@ -62,6 +68,8 @@ class FeatureExtractor:
     # activations per image: 500 per call took 16.7 GB and ran at 14.6 images/s on 2 CPU cores,
     # 100 per call 16.7 images/s (experiments.benchmark --model=inception --batch=500 / 100).
     max_batch_per_device: int | None = None
+    # jax.jit compiler_options for the network (None: the process's defaults).
+    compiler_options: dict | None = None
 
     def check_images(self, image_shape: tuple[int, ...]) -> None:
         if self.input_shape is not None and tuple(image_shape) != self.input_shape:
@@ -161,6 +169,7 @@ def _inception(random: bool, weights_path: str, clean: bool = False) -> FeatureE
         apply_fn=apply_fn,
         info={} if with_logits else {"inception_score": NO_LOGITS},
         max_batch_per_device=100,
+        compiler_options=OPTIMIZED,
     )
 
 

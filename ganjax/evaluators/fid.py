@@ -72,6 +72,7 @@ class ShardedExtraction:
             extractors.features_fn(extractor),
             in_shardings=(replicated, self.sharding),
             out_shardings=(self.sharding, self.sharding),
+            compiler_options=extractor.compiler_options,
         )
 
     def device(self, images: jax.Array) -> tuple[jax.Array, jax.Array]:
