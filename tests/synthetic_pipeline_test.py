@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 
+import ml_collections
 import numpy as np
 import pytest
 
@@ -188,3 +189,21 @@ def test_celeba_pipeline_on_the_real_file_formats(tmp_path):
     idx = json.loads((tmp_path / "p" / "labeled_real" / "synthetic.json").read_text())
     male = train["attributes"][:, list(train["attribute_names"]).index("Male")]
     np.testing.assert_array_equal(real["label"], male[np.asarray(idx["labeled_indices"])])
+
+
+def test_transfer_routes_name_their_stages():
+    from ganjax.latent import synthetic_pipeline as sp
+
+    c = fashion_mnist_synthetic.get_config("tiny")
+    assert sp.transfer_extractors(c) == []
+    c = fashion_mnist_synthetic.get_config("tiny,transfer")  # The bare flag: D, as before.
+    assert c.transfer == "discriminator" and sp.transfer_extractors(c) == ["discriminator"]
+    c = fashion_mnist_synthetic.get_config("tiny,transfer=discriminator+inception_v3")
+    assert [sp.transfer_stage(x) for x in sp.transfer_extractors(c)] == [
+        "transfer",
+        "transfer_inception_v3",
+    ]
+    assert sp.transfer_stage("inception_v3:clean") == "transfer_inception_v3_clean"
+    old = c.copy_and_resolve_references().to_dict()
+    old["transfer"] = True  # A config.json written when the option was a bool.
+    assert sp.transfer_extractors(ml_collections.ConfigDict(old)) == ["discriminator"]
