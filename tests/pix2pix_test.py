@@ -243,9 +243,9 @@ def test_set_fid_matches_pytorch_fid(mnist_dir, tiny_classifier, refs):  # noqa:
     assert np.isfinite(few["fid"]) and "precision" not in few
 
 
-def test_set_scores_between_cached_sets_are_computed_once(mnist_dir, tiny_classifier):
+def test_set_features_of_cached_sets_are_extracted_once(mnist_dir, tiny_classifier):
     """CycleGAN scores the inputs against the other domain (its identity floor) every
-    evaluation: both are cached real sets, so their features and score are reused."""
+    evaluation: both are cached real sets, so their features are reused."""
     c = _config(mnist_dir, **{"eval.extractor": f"classifier:{tiny_classifier}"})
     from ganjax.training import parallel
 

@@ -48,7 +48,6 @@ class SetEvaluator:
             spec, config, mesh, self.image_shape
         )
         self._real_cache: dict[int, tuple[np.ndarray, np.ndarray, dict]] = {}
-        self._pair_cache: dict[tuple[int, int], dict[str, float]] = {}
 
     def features(self, images_u8: np.ndarray) -> np.ndarray:
         """Features [N, D] float32 of uint8 images [N, H, W, C], batch by batch."""
@@ -82,18 +81,12 @@ class SetEvaluator:
         """Metrics of `fake_u8` against `real_u8` (see the module docstring)."""
         if len(real_u8) < 2 or len(fake_u8) < 2:
             raise ValueError("FID needs at least 2 images in each set")
-        pair = (id(real_u8), id(fake_u8))
-        if pair in self._pair_cache:  # Both cached (kept alive there): the same two sets.
-            return dict(self._pair_cache[pair])
         real_feats, _, real = self._real(real_u8)
         if id(fake_u8) in self._real_cache:
             fake_feats = self._real_cache[id(fake_u8)][0]
         else:
             fake_feats = self.features(fake_u8)
-        out = self._score_features(real_feats, real, fake_feats)
-        if id(fake_u8) in self._real_cache:
-            self._pair_cache[pair] = dict(out)
-        return out
+        return self._score_features(real_feats, real, fake_feats)
 
     def _score_features(self, real_feats, real, fake_feats) -> dict[str, float]:
         stats = metrics.FeatureStats(fake_feats.shape[1])
