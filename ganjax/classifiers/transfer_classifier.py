@@ -88,6 +88,9 @@ def feature_network(
         from ganjax.evaluators import extractors
 
         ext = extractors.create_extractor(spec, data_cfg)
+        # The network's own bound (Inception at 299 px: ~33 MB of activations per image; 500 per
+        # call took 15 GB and was OOM-killed on a 24 GB machine beside other runs).
+        batch = min(batch, ext.max_batch_per_device or batch)
         apply = extractors.features_fn(ext)
         fn = jax.jit(
             lambda images: apply(ext.variables, images)[0], compiler_options=ext.compiler_options
