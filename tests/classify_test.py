@@ -168,6 +168,41 @@ def test_transfer_features_are_cached_by_network_and_images(tiny_gan_run, fm_tes
     assert len(list((tmp_path / "transfer_features").iterdir())) == 2
 
 
+def test_frozen_networks_see_fixed_batches_within_their_bound(monkeypatch):
+    """Every call gets the same batch (one compile), never more than the network's own bound
+    (Inception: 100 at 299 px; 500 per call was OOM-killed beside other runs)."""
+    import jax.numpy as jnp
+
+    from ganjax.classifiers import transfer_classifier
+    from ganjax.evaluators import extractors
+
+    traced = []
+
+    def apply_fn(v, x):
+        traced.append(x.shape[0])  # Once per compile.
+        return x.reshape(len(x), -1)[:, :3] * v["w"], jnp.zeros((len(x), 2))
+
+    toy = extractors.FeatureExtractor(
+        name="toy",
+        weights="toy",
+        weights_hash="0",
+        feature_dim=3,
+        num_classes=2,
+        input_shape=None,
+        preprocessing="",
+        variables={"w": jnp.float32(2.0)},
+        apply_fn=apply_fn,
+        max_batch_per_device=4,
+    )
+    monkeypatch.setattr(extractors, "create_extractor", lambda spec, cfg: toy)
+    featurize, desc = transfer_classifier.feature_network("toy", None, batch=500)
+    images = np.arange(10 * 2 * 2, dtype=np.uint8).reshape(10, 2, 2, 1)
+    got = featurize(images)  # Calls of 4, 4 and 2 + 2 padding.
+    assert traced == [4] and desc == "toy features (toy)"
+    want = (images.reshape(10, -1)[:, :3].astype(np.float32) * (2.0 / 255.0) - 1.0) * 2.0
+    np.testing.assert_allclose(got, want, rtol=1e-6)
+
+
 def test_transfer_run_refuses_a_changed_feature_network(transfer_run, tmp_path):
     copy = tmp_path / "transfer"
     shutil.copytree(transfer_run, copy)
