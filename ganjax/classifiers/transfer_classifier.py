@@ -35,6 +35,7 @@ from absl import logging
 from ganjax.classifiers.classifier_train import load_classifier_data
 from ganjax.data import to_float_images
 from ganjax.errors import ConfigError, IncompatibleRunError
+from ganjax.evaluators import inception_weights
 from ganjax.training import checkpointing, sampling
 from ganjax.training.loop_utils import check_finite, derive_num_steps, save_checkpoint
 
@@ -51,12 +52,10 @@ class MLPHead(nn.Module):
         return nn.Dense(self.num_classes)(x)
 
 
-def _digest(*arrays) -> str:
-    h = hashlib.sha256()
-    for a in arrays:
-        a = np.ascontiguousarray(a)
-        h.update(f"{a.dtype}{a.shape}".encode())
-        h.update(a.tobytes())
+def _digest(images: np.ndarray) -> str:
+    a = np.ascontiguousarray(images)
+    h = hashlib.sha256(f"{a.dtype}{a.shape}".encode())
+    h.update(a.tobytes())
     return h.hexdigest()[:20]
 
 
@@ -83,7 +82,7 @@ def feature_network(
             return d.apply(x, train=False, return_features=True)[0][1].astype(jnp.float32)
 
         desc = f"D's last-block features of {arg} ({config.method}, step {int(state.step)})"
-        weights = jax.tree.leaves(d.variables())
+        net_hash = inception_weights.weights_hash(d.variables()) if cache_dir else ""
     else:
         from ganjax.evaluators import extractors
 
@@ -96,8 +95,7 @@ def feature_network(
             lambda images: apply(ext.variables, images)[0], compiler_options=ext.compiler_options
         )
         desc = f"{ext.name} features ({ext.weights})"
-        weights = jax.tree.leaves(ext.variables)
-    net_digest = _digest(*weights) if cache_dir else ""
+        net_hash = ext.weights_hash  # The extractor's own sha256 of its variables.
 
     def compute(images: np.ndarray) -> np.ndarray:
         # Every call gets exactly `batch` rows (the last chunk padded with its own first image),
@@ -113,7 +111,7 @@ def feature_network(
         if not cache_dir:
             return compute(images)
         path = pathlib.Path(cache_dir).expanduser() / "transfer_features"
-        path = path / f"{kind}_{net_digest}_{_digest(images)}.npy"
+        path = path / f"{kind}_{net_hash}_{_digest(images)}.npy"
         if path.exists():
             return np.load(path)
         features = compute(images)
