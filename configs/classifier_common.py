@@ -23,6 +23,9 @@ def get_classifier_config(dataset: str, arg=None) -> ml_collections.ConfigDict:
     args = base.parse_arg(arg)
     c = base.get_base_config()
     c.task = "classifier"
+    # The method follows from the task and model.name (ganjax/methods/__init__.py: method_name):
+    # classifier (ganjax/methods/classifier.py) or transfer_head.
+    c.method = "classifier"
     c.data.name = dataset
     c.data.max_test_examples = 0  # Keep only the first N test examples (0: all).
     # Score on another dataset's test split (e.g. train on name=synthetic, test on the real

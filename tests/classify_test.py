@@ -13,8 +13,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ganjax.classifiers import classifier_train, classify, restore, user_images
+from ganjax.classifiers import classify, restore, user_images
 from ganjax.data import celeba, load_split
+from ganjax.training import train
 from tests import fixtures
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
@@ -101,7 +102,7 @@ def celeba_run(tmp_path_factory):
     c.data.cache_dir = str(tmp_path_factory.mktemp("cache"))
     c.train.batch_size, c.train.num_steps = 4, 4
     workdir = tmp_path_factory.mktemp("celeba_run")
-    classifier_train.train_and_evaluate(c, workdir)
+    train.train_and_evaluate(c, workdir)
     return workdir, data
 
 

@@ -61,14 +61,14 @@ def mnist_dir(tmp_path_factory) -> pathlib.Path:
 def tiny_classifier(mnist_dir, tmp_path_factory) -> pathlib.Path:
     """A small classifier trained on the fixture (40 steps): a real extractor for the tests."""
     from configs import fashion_mnist_classifier
-    from ganjax.classifiers import classifier_train
+    from ganjax.training import train
 
     c = fashion_mnist_classifier.get_config("tiny")
     c.data.manual_dir = str(mnist_dir)
     c.train.num_steps = 40
     c.data.cache_dir = str(tmp_path_factory.mktemp("cache"))  # Not the user's ~/.cache.
     workdir = tmp_path_factory.mktemp("classifier")
-    classifier_train.train_and_evaluate(c, workdir)
+    train.train_and_evaluate(c, workdir)
     return workdir
 
 

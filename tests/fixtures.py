@@ -233,12 +233,12 @@ def train_classifier(dataset: str, data_cfg, arg: str = "") -> pathlib.Path:
     """Trains `classifier:<dataset>` into the cache folder evaluation looks in, unless done:
     what the command of `extractors.train_command` does, as a library call (evaluation never
     trains a classifier by itself)."""
-    from ganjax.classifiers import classifier_train
     from ganjax.evaluators import extractors
+    from ganjax.training import train
 
     workdir = extractors.classifier_cache_dir(data_cfg, dataset, arg)
     if not (workdir / "results.json").exists():
-        classifier_train.train_and_evaluate(classifier_config(dataset, data_cfg, arg), workdir)
+        train.train_and_evaluate(classifier_config(dataset, data_cfg, arg), workdir)
     return workdir
 
 

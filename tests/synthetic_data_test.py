@@ -1,5 +1,5 @@
 """Synthetic labeled datasets (ganjax/data/synthetic.py) read back through `load_split`, and a
-classifier trained on one and scored on a real test split (classifier_train)."""
+classifier trained on one and scored on a real test split (ganjax/methods/classifier.py)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 
 from configs import fashion_mnist_classifier
-from ganjax.classifiers import classifier_train
 from ganjax.data import load_split
 from ganjax.data.synthetic import write_dataset
+from ganjax.methods import classifier as classifier_method
+from ganjax.training import train
 
 
 def test_round_trip_keeps_images_labels_and_meta(tmp_path):
@@ -64,18 +65,18 @@ def test_classifier_trains_on_synthetic_and_scores_on_real(mnist_dir, tmp_path):
     c.data.test_dataset = "fashion_mnist"
     c.data.test_manual_dir = str(mnist_dir)
     c.data.max_test_examples = 0
-    train, test = classifier_train.load_classifier_data(c)
+    _, test = classifier_method.load_classifier_data(c)
     want = load_split("fashion_mnist", "test", manual_dir=str(mnist_dir))
     np.testing.assert_array_equal(test["image"], want["image"])
     # A binary attribute: only the test images of its two sides, labeled 1 / 0.
     c.data.test_attribute = "class=6:0"
-    _, test = classifier_train.load_classifier_data(c)
+    _, test = classifier_method.load_classifier_data(c)
     keep = np.isin(want["label"], [6, 0])
     np.testing.assert_array_equal(test["image"], want["image"][keep])
     np.testing.assert_array_equal(test["label"], (want["label"][keep] == 6).astype(np.int32))
     c.data.test_attribute = ""
-    results = classifier_train.train_and_evaluate(c, tmp_path / "cls")
+    results = train.train_and_evaluate(c, tmp_path / "cls")
     assert results["num_test"] == len(want["image"]) and 0.0 <= results["test_accuracy"] <= 1.0
     c.data.test_dataset = ""
     with pytest.raises(ValueError, match="no test split: set config.data.test_dataset"):
-        classifier_train.load_classifier_data(c)
+        classifier_method.load_classifier_data(c)

@@ -8,10 +8,10 @@ import ml_collections
 import pytest
 
 from configs import fashion_mnist_classifier
-from ganjax.classifiers import classifier_train, transfer_classifier
+from ganjax.classifiers import transfer_classifier
 from ganjax.errors import ConfigError, NonFiniteError
 from ganjax.latent import posthoc_encoder
-from ganjax.training import loop_utils
+from ganjax.training import loop_utils, train
 
 
 def test_step_count_comes_from_steps_or_epochs_and_is_never_zero():
@@ -35,7 +35,7 @@ def test_classifier_trainer_refuses_zero_steps(mnist_dir, tmp_path):
     c = _classifier_config(mnist_dir, tmp_path)
     c.train.num_steps, c.train.num_epochs = 0, 1e-4  # Once: 0 steps and an untrained "result".
     with pytest.raises(ConfigError, match="set at least one step"):
-        classifier_train.train_and_evaluate(c, tmp_path / "run")
+        train.train_and_evaluate(c, tmp_path / "run")
     assert not (tmp_path / "run" / "results.json").exists()
 
 

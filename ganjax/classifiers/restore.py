@@ -1,7 +1,7 @@
 """Restoring a trained classifier run as one function from images to class probabilities.
 
 A classifier run is a folder `experiments.train` wrote with `config.task = "classifier"`: the
-from-scratch ConvClassifier (ganjax/classifiers/classifier_train.py, restored through the
+from-scratch ConvClassifier (ganjax/methods/classifier.py, restored through the
 evaluation extractor's loader) or a transfer classifier (ganjax/classifiers/transfer_classifier.py:
 its frozen feature network rebuilt from `config.model.extractor`, the standardization and MLP
 head from its checkpoint). Either becomes one function from uint8 images [N, H, W, C] at the

@@ -32,10 +32,10 @@ import numpy as np
 import optax
 from absl import logging
 
-from ganjax.classifiers.classifier_train import load_classifier_data
 from ganjax.data import to_float_images
 from ganjax.errors import ConfigError, IncompatibleRunError
 from ganjax.evaluators import inception_weights
+from ganjax.methods.classifier import load_classifier_data
 from ganjax.training import checkpointing, sampling
 from ganjax.training.loop_utils import check_finite, derive_num_steps, save_checkpoint
 

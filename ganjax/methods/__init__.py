@@ -30,7 +30,10 @@ def registered() -> dict[str, type[Method]]:
 
 
 def method_name(config: ml_collections.ConfigDict) -> str:
-    """config.method ("gan" when the config has no such key)."""
+    """A classifier config's method (`task = "classifier"`: the transfer head for
+    `model.name = "transfer"`, else the conv classifier), else config.method ("gan" if unset)."""
+    if config.get("task") == "classifier":
+        return "transfer_head" if config.model.name == "transfer" else "classifier"
     return config.get("method") or "gan"
 
 

@@ -69,6 +69,7 @@ class Method:
     batch_axis: ClassVar[int] = 0  # The axis of batch arrays that is sharded over devices.
     # Metrics shown on the progress line as (label, key); the logs and TensorBoard get all.
     progress_keys: ClassVar[tuple[tuple[str, str], ...]] = ()
+    loss_keys: ClassVar[tuple[str, ...]] = ("d/loss", "g/loss")  # Plotted into loss_curves.png.
     eval_curves: ClassVar[tuple[str, ...]] = ()  # Keys of evaluate() plotted at the end...
     eval_curves_label: ClassVar[str] = "eval"  # ...into <label>_curves.png.
     grid_columns: ClassVar[int | None] = None  # Sample grid width (None: square).

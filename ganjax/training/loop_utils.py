@@ -1,9 +1,8 @@
 """The pieces of a training loop that every trainer shares: the jitted step, checkpoint resume
 and saving, metrics pulled to the host with the NaN/Inf stop.
 
-The method loop (ganjax/training/train.py) and the domain classifier's
-(ganjax/classifiers/classifier_train.py) use them all; the transfer head and the post-hoc encoder
-take the step count and the NaN/Inf stop. None of them imports another.
+The method loop (ganjax/training/train.py) uses them all; the post-hoc encoder
+(ganjax/latent/posthoc_encoder.py) takes the NaN/Inf stop and the checkpoint guard.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
-"""One entry for every experiment: a domain classifier (`config.task = "classifier"`; with
-`config.model.name = "transfer"` a frozen-feature one), a training method of the loop
-(`config.method`: gan, ssl_gan, cgan, vae_gan; ganjax/methods), or a task that the module
+"""One entry for every experiment: a training method of the one loop (`config.method`: gan,
+ssl_gan, cgan, vae_gan, ...; `config.task = "classifier"`: the domain classifier method, or with
+`config.model.name = "transfer"` a head on frozen features), or a task that the module
 implementing it registers (`register_task`; the synthetic-data pipeline, whose stages are runs
 of this runner). ganjax/tools/tasks.py imports every such module: call its `train_and_evaluate`."""
 
@@ -30,16 +30,12 @@ def train_and_evaluate(config, workdir, *, num_devices: int | None = None) -> di
         from ganjax.classifiers import transfer_classifier
 
         return transfer_classifier.train_and_evaluate(config, workdir, num_devices=num_devices)
-    if task == "classifier":
-        from ganjax.classifiers import classifier_train
-
-        return classifier_train.train_and_evaluate(config, workdir, num_devices=num_devices)
-    if task:
+    if task and task != "classifier":
         raise ConfigError(
             f"Unknown config.task '{task}'; choose classifier, {', '.join(sorted(_TASKS))} or "
             "none (a training method). Library callers: run tasks through "
             "ganjax.tools.tasks.train_and_evaluate, which registers them all."
         )
-    from ganjax.training import train
+    from ganjax.training import train  # The domain classifier is a method of the loop too.
 
     return train.train_and_evaluate(config, workdir, num_devices=num_devices)

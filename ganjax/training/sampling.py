@@ -74,16 +74,11 @@ def restore_run(
 
     Raises:
       FileNotFoundError: when `workdir` holds no run or no checkpoint.
-      NoGeneratorError: for a classifier run (it has no training method).
       checkpointing.CheckpointError: when the checkpoint cannot be read.
     """
     workdir = pathlib.Path(workdir)
     config, info = read_run(workdir)
-    if config.get("task") == "classifier":
-        raise NoGeneratorError(
-            f"{workdir} is a 'classifier' run: it has no generator to sample from or evaluate."
-        )
-    if "method" not in config:
+    if "method" not in config and config.get("task") != "classifier":
         raise CheckpointError(
             f"{workdir} was written before ganjax's training methods (config.json has no "
             "'method'): its checkpoint holds the old GANTrainState/SSLTrainState layout, which "

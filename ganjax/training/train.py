@@ -71,6 +71,7 @@ def train_and_evaluate(
     *,
     num_devices: int | None = None,
     allow_config_change: bool = False,
+    method: methods.Method | None = None,
 ) -> dict[str, Any]:
     """Trains `config.method` as configured, writing everything under `workdir`, resuming if
     possible.
@@ -85,6 +86,9 @@ def train_and_evaluate(
       num_devices: use the first N local devices (default: all).
       allow_config_change: resume `workdir` even when `config` changes its results (the change
         is recorded in <workdir>/config_changes.jsonl).
+      method: the method instance to train (default: `methods.get_method(config)`). For
+        methods whose inputs a caller above the loop builds (the transfer head gets its frozen
+        features from ganjax/classifiers/transfer_classifier.py).
 
     Returns:
       The final results (also written to <workdir>/results.json).
@@ -96,7 +100,7 @@ def train_and_evaluate(
     workdir = pathlib.Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     run_folder.write_config(config, workdir, allow_change=allow_config_change)
-    method = methods.get_method(config)
+    method = method or methods.get_method(config)
     data = method.load_data()
     (workdir / "data_info.json").write_text(json.dumps(data.info))
     mesh = parallel.create_mesh(num_devices)
@@ -203,7 +207,7 @@ def train_and_evaluate(
 
     records = metric_writers.read_jsonl(workdir / "metrics.jsonl")
     title = f"{config.data.name} {config.model.name} ({method.name})"
-    loss_keys = [k for k in ("d/loss", "g/loss") if records and k in records[-1]]
+    loss_keys = [k for k in method.loss_keys if records and k in records[-1]]
     if loss_keys:
         curves.plot_curves(records, loss_keys, workdir / "loss_curves.png", title=title)
     evals = metric_writers.read_jsonl(evals_path) if evals_path.exists() else []

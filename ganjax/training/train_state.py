@@ -4,7 +4,7 @@
 checkpoints: a step counter, a dict of `NetState`s by name ("generator", "discriminator",
 "encoder", ...), EMA copies of some networks' parameters, and `extra` arrays a method keeps (an
 image history buffer, say). N networks with N optimizers need no new plumbing: a method names
-them. `ClassifierTrainState` is the domain classifier's (ganjax/classifiers/classifier_train.py).
+them. `ClassifierTrainState` is the domain classifier's (ganjax/methods/classifier.py).
 """
 
 from __future__ import annotations
@@ -127,7 +127,7 @@ class TrainState(flax.struct.PyTreeNode):
 
 
 class ClassifierTrainState(flax.struct.PyTreeNode):
-    """A domain classifier's training state (ganjax/classifiers/classifier_train.py)."""
+    """A domain classifier's training state (ganjax/methods/classifier.py)."""
 
     step: jax.Array
     params: PyTree
