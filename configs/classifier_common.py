@@ -2,7 +2,8 @@
 
 One small conv net per dataset (ganjax/models/classifier.py), trained with cross-entropy on the
 train split and scored on the test split. `get_classifier_config(dataset)` holds the shared
-settings; `configs/<dataset>_classifier.py` picks the dataset. Variants: `:tiny` (seconds).
+settings; `configs/<dataset>_classifier.py` picks the dataset. Variants: `:tiny` (seconds);
+`:transfer` (an MLP head on the dataset classifier's features: the transfer head's example).
 """
 
 import ml_collections
@@ -20,12 +21,13 @@ CONFIG_STEMS = {
 
 
 def get_classifier_config(dataset: str, arg=None) -> ml_collections.ConfigDict:
-    args = base.parse_arg(arg)
+    args = base.parse_arg(arg, allowed=("tiny", "transfer"))
     c = base.get_base_config()
     c.task = "classifier"
-    # The method follows from the task and model.name (ganjax/methods/__init__.py: method_name):
-    # classifier (ganjax/methods/classifier.py) or transfer_head.
-    c.method = "classifier"
+    # Not set here: the task and model.name pick the method (ganjax/methods/__init__.py:
+    # method_name): classifier (ganjax/methods/classifier.py), or transfer_head for
+    # model.name=transfer (ganjax/methods/transfer_head.py).
+    c.method = ""
     c.data.name = dataset
     c.data.max_test_examples = 0  # Keep only the first N test examples (0: all).
     # Score on another dataset's test split (e.g. train on name=synthetic, test on the real
@@ -39,7 +41,7 @@ def get_classifier_config(dataset: str, arg=None) -> ml_collections.ConfigDict:
     c.model.widths = (32, 64)  # One [3x3 conv, 4x4 stride-2 conv] pair per width.
     c.model.feature_dim = 128  # Penultimate layer: the FID features.
     c.model.dropout = 0.3
-    # model.name=transfer (ganjax/classifiers/transfer_classifier.py): a frozen feature network
+    # model.name=transfer (ganjax/methods/transfer_head.py): a frozen feature network
     # (discriminator:<run>, classifier:<path>, inception_v3) with an MLP head of head_hidden units.
     c.model.extractor = ""
     c.model.head_hidden = 256
@@ -61,4 +63,9 @@ def get_classifier_config(dataset: str, arg=None) -> ml_collections.ConfigDict:
         c.model.feature_batch = 16
         c.train.num_steps = 8
         c.ckpt.every_steps = 0
+    if args.get("transfer"):  # The head on the dataset classifier's features (its own labels).
+        c.model.name = "transfer"
+        c.model.extractor = f"classifier:{dataset}"
+        if args.get("tiny"):
+            c.eval.classifier_arg = "tiny"
     return c

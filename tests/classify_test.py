@@ -195,7 +195,7 @@ def test_frozen_networks_see_fixed_batches_within_their_bound(monkeypatch):
         apply_fn=apply_fn,
         max_batch_per_device=4,
     )
-    monkeypatch.setattr(extractors, "create_extractor", lambda spec, cfg: toy)
+    monkeypatch.setattr(extractors, "create_extractor", lambda spec, cfg, **kw: toy)
     featurize, desc = transfer_classifier.feature_network("toy", None, batch=500)
     images = np.arange(10 * 2 * 2, dtype=np.uint8).reshape(10, 2, 2, 1)
     got = featurize(images)  # Calls of 4, 4 and 2 + 2 padding.

@@ -272,6 +272,7 @@ def tiny_classifier_cache(mnist_dir: pathlib.Path | str) -> pathlib.Path:
 
 
 def uses_dataset_classifier(config) -> bool:
-    """Whether a config evaluates with `classifier:<dataset>` (needs a trained classifier)."""
-    spec = config.eval.get("extractor", "") or ""
-    return spec.startswith("classifier:") and "/" not in spec
+    """Whether a config evaluates with `classifier:<dataset>`, or a transfer head reads its
+    features (needs a trained classifier)."""
+    specs = (config.eval.get("extractor", "") or "", config.model.get("extractor", "") or "")
+    return any(s.startswith("classifier:") and "/" not in s for s in specs)

@@ -279,7 +279,8 @@ LAYERS = (
     ("ganjax.evaluators",),  # All but evaluation.py, a layer up.
     ("ganjax.methods",),
     ("ganjax.training.sampling",),
-    ("ganjax.classifiers", "ganjax.training.train", "ganjax.evaluators.evaluation"),
+    ("ganjax.training.train", "ganjax.evaluators.evaluation"),
+    ("ganjax.classifiers",),  # The transfer classifier hands the loop its feature network.
     ("ganjax.training.runner",),
     ("ganjax.latent",),
     ("ganjax.tools",),

@@ -16,7 +16,7 @@ import pytest
 
 from configs import fashion_mnist_dcgan, fashion_mnist_gan
 from ganjax import methods
-from ganjax.data import pipeline, to_float_images
+from ganjax.data import to_float_images
 from ganjax.methods.gan import GAN
 from ganjax.objectives import losses
 from ganjax.training import checkpointing, loop_utils, sampling, train
@@ -228,18 +228,21 @@ def test_resume_matches_uninterrupted_run(name, mnist_dir, tmp_path, monkeypatch
     full = train.train_and_evaluate(config, tmp_path / "full")
     reference = _leaves(sampling.restore_run(tmp_path / "full")[0])
 
-    original = pipeline.BatchIterator.batch_at
+    original = train.prefetch
 
-    def crash_at_step_4(self, step):
-        if step == 3:  # Batch 3 feeds training step 4: the run dies after checkpoint 3.
-            raise KeyboardInterrupt("simulated preemption")
-        return original(self, step)
+    def crash_at_step_4(iterator, put):
+        # Whatever the method's batch iterator: the loop's 4th batch feeds training step 4, so
+        # the run dies after checkpoint 3.
+        for i, batch in enumerate(original(iterator, put)):
+            if i == 3:
+                raise KeyboardInterrupt("simulated preemption")
+            yield batch
 
-    monkeypatch.setattr(pipeline.BatchIterator, "batch_at", crash_at_step_4)
+    monkeypatch.setattr(train, "prefetch", crash_at_step_4)
     with pytest.raises(KeyboardInterrupt):
         train.train_and_evaluate(config, tmp_path / "resumed")
     assert checkpointing.Checkpointer(tmp_path / "resumed").latest_step() == 3
-    monkeypatch.setattr(pipeline.BatchIterator, "batch_at", original)
+    monkeypatch.setattr(train, "prefetch", original)
     resumed = train.train_and_evaluate(config, tmp_path / "resumed")
     got = _leaves(sampling.restore_run(tmp_path / "resumed")[0])
     assert len(got) == len(reference)

@@ -149,13 +149,19 @@ def _conv_probabilities(workdir: pathlib.Path) -> tuple[Callable, str]:
     return (lambda images: fn(ext.variables, images)), f"ConvClassifier ({ext.weights})"
 
 
-def _transfer_probabilities(
-    workdir: pathlib.Path, config, info: dict, results: dict
-) -> tuple[Callable, str]:
-    from ganjax.classifiers import transfer_classifier
+def _transfer_head(workdir: pathlib.Path, config, info: dict):
+    """(head parameters, feature mean, feature std) of a transfer run: the loop's TrainState,
+    or the {params, feature_mean, feature_std} layout of runs from before the head was a method
+    of the loop (2026-12-07)."""
+    try:
+        state = sampling.restore_run(workdir)[0]
+        return state["head"].params, state.extra["feature_mean"], state.extra["feature_std"]
+    except checkpointing.CheckpointError:
+        pass
+    from ganjax.models.classifier import MLPHead
 
-    spec, dim = config.model.extractor, int(info["feature_dim"])
-    head = transfer_classifier.MLPHead(
+    dim = int(info["feature_dim"])
+    head = MLPHead(
         int(info["num_classes"]), int(config.model.head_hidden), float(config.model.dropout)
     )
     target = {
@@ -168,9 +174,25 @@ def _transfer_probabilities(
         saved = checkpointer.restore(target)
     finally:
         checkpointer.close()
+    return saved["params"], saved["feature_mean"], saved["feature_std"]
+
+
+def _transfer_probabilities(
+    workdir: pathlib.Path, config, info: dict, results: dict
+) -> tuple[Callable, str]:
+    from ganjax.classifiers import transfer_classifier
+    from ganjax.models.classifier import MLPHead
+
+    spec = config.model.extractor
+    head = MLPHead(
+        int(info["num_classes"]), int(config.model.head_hidden), float(config.model.dropout)
+    )
+    params, mean, std = _transfer_head(workdir, config, info)
     try:
         # Classifier.predict calls with 64 images at a time.
-        featurize, desc = transfer_classifier.feature_network(spec, config.data, batch=64)
+        featurize, desc = transfer_classifier.feature_network(
+            spec, config.data, batch=64, classifier_arg=config.eval.get("classifier_arg", "")
+        )
     except UserError as e:  # A bug in loading it keeps its traceback.
         raise IncompatibleRunError(
             f"The transfer classifier in {workdir} reads features from {spec}, which cannot be "
@@ -184,7 +206,7 @@ def _transfer_probabilities(
             "applies. Retrain the head (experiments.train with this run's config into a new "
             "--workdir) or restore the feature network's old checkpoint."
         )
-    mean, std = np.asarray(saved["feature_mean"]), np.asarray(saved["feature_std"])
+    mean, std = np.asarray(mean), np.asarray(std)
 
     @jax.jit
     def head_probabilities(params, features):
@@ -192,7 +214,7 @@ def _transfer_probabilities(
 
     def probabilities(images):
         features = (featurize(images) - mean) / std  # As the head was trained (numpy, float32).
-        return head_probabilities(saved["params"], jnp.asarray(features))
+        return head_probabilities(params, jnp.asarray(features))
 
     return probabilities, f"MLP head on {desc}"
 

@@ -53,3 +53,17 @@ def create_classifier(model_cfg: ml_collections.ConfigDict, num_classes: int) ->
         feature_dim=model_cfg.feature_dim,
         dropout=model_cfg.dropout,
     )
+
+
+class MLPHead(nn.Module):
+    """A transfer head on frozen features: Dense(hidden) -> ReLU -> dropout -> Dense(classes)."""
+
+    num_classes: int
+    hidden: int = 256
+    dropout: float = 0.3
+
+    @nn.compact
+    def __call__(self, x: Array, train: bool = False) -> Array:
+        x = nn.relu(nn.Dense(self.hidden)(x))
+        x = nn.Dropout(self.dropout, deterministic=not train)(x)
+        return nn.Dense(self.num_classes)(x)
