@@ -10,10 +10,11 @@ Two parts:
      and in D's last-block features, as in the inversion literature: Zhu et al. 2016, "Generative
      visual manipulation on the natural image manifold"). U(-1, 1) latents are kept in the box.
 
-Written to <workdir>/encoder/: checkpoints/<step> (orbax), encoder.json (settings, losses) and
-stage.json, the encoder's key (ganjax/latent/stage_keys.py): the training settings (all but the
-refine_*
-ones, which only the code space reads) and the generator it inverts (the run's config, its
+Part 1 trains in the one loop (`PosthocEncoderMethod`, handed the restored generator), into
+<workdir>/encoder/: checkpoints/<step> (orbax), the loop's config.json, metrics.jsonl and
+results.json, encoder.json (settings, losses) and stage.json, the encoder's key
+(ganjax/latent/stage_keys.py): the training settings (all but the refine_* ones, which only the
+code space reads) and the generator it inverts (the run's config, its
 checkpoint step, EMA or raw weights and a hash of those weights). A finished encoder is reused
 only under the same key; another key (other settings, or a run trained further) is refused with
 a message naming what changed, and `overwrite=True` (experiments.encode --overwrite) retrains it.
@@ -27,22 +28,24 @@ import functools
 import json
 import pathlib
 import shutil
-import time
 from typing import Any
 
 import jax
 import jax.numpy as jnp
+import ml_collections
+import numpy as np
 import optax
 from absl import logging
 
 from ganjax import models, rng
 from ganjax.errors import ConfigError, IncompatibleRunError, MissingFileError
 from ganjax.latent import stage_keys
+from ganjax.methods.base import Data, Method
 from ganjax.methods.gan import generate
 from ganjax.models.encoder import DCGANEncoder
 from ganjax.training import checkpointing, sampling
-from ganjax.training.loop_utils import check_finite, save_checkpoint
-from ganjax.training.train_state import NetState
+from ganjax.training import train as train_loop
+from ganjax.training.train_state import NetState, TrainState
 
 SUBDIR = "encoder"
 
@@ -104,11 +107,11 @@ def _encoder(config, data, features: int) -> DCGANEncoder:
     )
 
 
-def _encoder_state(encoder, image_shape, settings: Settings, key) -> NetState:
+def _encoder_state(encoder, image_shape, learning_rate: float, key) -> NetState:
     variables = jax.jit(functools.partial(encoder.init, train=False))(
         key, jnp.zeros((2, *image_shape), jnp.float32)
     )
-    tx = optax.adam(settings.learning_rate, b1=0.9)
+    tx = optax.adam(learning_rate, b1=0.9)
     return NetState.create(apply_fn=encoder.apply, variables=variables, tx=tx)
 
 
@@ -132,10 +135,128 @@ def encoder_inputs(state, config, weights: str, settings: Settings) -> dict[str,
     }
 
 
+class PosthocEncoderMethod(Method):
+    """The encoder's training as a method of the one loop: pairs (G(z), z), z from the run's
+    prior drawn in the step from `fold_in(loop_key, step)`; G frozen.
+
+    Not registered: it inverts a finished run's generator, which `train` restores (above the
+    methods) and hands in; the loop gives it checkpoints, exact resume, the NaN/Inf stop,
+    progress and logs in <run>/encoder/."""
+
+    name = "posthoc_encoder"
+    batch_axis = 0
+    progress_keys = (("latent MSE", "e/latent_mse"),)
+    loss_keys = ("e/latent_mse",)
+
+    def __init__(self, config, generator_parts):
+        super().__init__(config)
+        self.g_state, self.g_config, self.g_data, self.weights, self.g_coll = generator_parts
+        self.use_ema = self.weights == "ema"
+        self.latent_dim = int(self.g_config.model.latent_dim)
+        self.latent_dist = self.g_config.model.latent_dist
+
+    def _generate(self, z):
+        return generate(self.g_state, z, use_ema=self.use_ema, collections=self.g_coll)
+
+    def load_data(self) -> Data:
+        info = {
+            "image_shape": list(self.g_data.image_shape),
+            "latent_dim": self.latent_dim,
+            "task": "posthoc_encoder",
+        }
+        return Data(tuple(self.g_data.image_shape), info)
+
+    def steps_per_epoch(self, data: Data) -> int:
+        return int(self.config.train.num_steps)  # G's prior has no epochs.
+
+    def batches(self, data: Data, start_step: int):
+        return _NoBatches(int(self.config.train.batch_size), self.steps_per_epoch(data))
+
+    def create_state(self, data: Data, key, steps_per_epoch: int, num_steps: int) -> TrainState:
+        c = self.config
+        encoder = _encoder(self.g_config, self.g_data, int(c.model.features))
+        enc = _encoder_state(encoder, data.image_shape, float(c.optim.learning_rate), key)
+        return TrainState.create({"encoder": enc})
+
+    def train_step(self, state: TrainState, batch, key):
+        del batch  # The latents are drawn here, the images generated from them.
+        z = models.sample_latents(
+            jax.random.fold_in(key, state.step),
+            int(self.config.train.batch_size),
+            self.latent_dim,
+            self.latent_dist,
+        )
+        x = jax.lax.stop_gradient(self._generate(z))
+        enc = state["encoder"]
+
+        def loss_fn(params):
+            (mean, _), coll = enc.apply(x, params=params)
+            return jnp.mean(jnp.square(mean - z)), coll
+
+        (loss, coll), grads = jax.value_and_grad(loss_fn, has_aux=True)(enc.params)
+        new = state.with_nets(encoder=enc.apply_gradients(grads, coll))
+        return new.replace(step=state.step + 1), {"e/latent_mse": loss}
+
+    def evaluate(self, state: TrainState, data: Data, step: int) -> dict[str, float]:
+        # Held-out latent error on fresh samples (a stream the training never draws from).
+        heldout_key = rng.key(int(self.config.seed), "posthoc_heldout")
+        z = models.sample_latents(heldout_key, 1000, self.latent_dim, self.latent_dist)
+        mean = state["encoder"].apply(self._generate(z), train=False)[0][0]
+        return {
+            "heldout_latent_mse": float(jnp.mean(jnp.square(mean - z))),
+            "prior_latent_variance": float(jnp.var(z)),
+        }
+
+    def results(self, state: TrainState, data: Data, last_eval: dict[str, Any]) -> dict[str, Any]:
+        return {
+            **(last_eval or self.evaluate(state, data, int(state.step))),
+            "generator_weights": self.weights,
+            "generator_step": int(self.g_state.step),
+        }
+
+
+class _NoBatches:
+    """The loop's batch feed for a method that draws its inputs in the step: `batch_size` row
+    indices per step (sharded like any batch)."""
+
+    def __init__(self, batch_size: int, steps_per_epoch: int):
+        self.rows = {"row": np.arange(batch_size, dtype=np.int32)}
+        self.steps_per_epoch = steps_per_epoch
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        return self.rows
+
+
+def loop_config(settings: Settings, run_config, generator: str) -> ml_collections.ConfigDict:
+    """The one loop's config of an encoder of `settings` for the run at `generator`."""
+    return ml_collections.ConfigDict(
+        {
+            "method": PosthocEncoderMethod.name,
+            "seed": settings.seed,
+            "generative_workdir": generator,
+            "data": {"name": run_config.data.name},
+            "model": {"name": "dcgan_encoder", "features": settings.features},
+            "optim": {"learning_rate": settings.learning_rate},
+            "train": {
+                "batch_size": settings.batch_size,
+                "num_steps": settings.steps,
+                "num_epochs": 0.0,
+                "log_every_steps": min(250, settings.steps),
+            },
+            "eval": {"every_steps": settings.steps, "fid_every_steps": 0},
+            "ckpt": {"every_steps": max(settings.steps // 4, 1), "max_to_keep": 1},
+        }
+    )
+
+
 def train(
     workdir: str | pathlib.Path, settings: Settings, *, overwrite: bool = False
 ) -> dict[str, Any]:
-    """Trains (or resumes, or finds finished) the post-hoc encoder of a run; returns its record.
+    """Trains (or resumes, or finds finished) the post-hoc encoder of a run in the one loop;
+    returns its record.
 
     A finished or interrupted encoder is reused only under the same key (see the module
     docstring); with other refine_* settings its record takes the new ones (nothing retrains).
@@ -147,7 +268,8 @@ def train(
     workdir = pathlib.Path(workdir)
     out = workdir / SUBDIR
     path = record_path(workdir)
-    state, config, data, weights, g_coll = _parts(workdir, settings.use_ema)
+    parts = _parts(workdir, settings.use_ema)
+    state, config, _, weights, _ = parts
     inputs = encoder_inputs(state, config, weights, settings)
     if overwrite and stage_keys.mismatch(out, inputs):
         logging.info("Deleting the post-hoc encoder of other settings in %s", out)
@@ -168,62 +290,18 @@ def train(
         logging.info("Post-hoc encoder already trained (%s)", path)
         return record
     key = stage_keys.claim(out, inputs)
-    latent_dim, dist = int(config.model.latent_dim), config.model.latent_dist
-    encoder = _encoder(config, data, settings.features)
-    init_key, loop_key = jax.random.split(jax.random.key(settings.seed))
-    enc = _encoder_state(encoder, data.image_shape, settings, init_key)
-    checkpointer = checkpointing.Checkpointer(out, max_to_keep=1, async_save=False)
-    start = checkpointer.latest_step() or 0
-    if start:
-        enc = checkpointer.restore(enc)
-    use_ema = weights == "ema"
-
-    @jax.jit
-    def step(enc: NetState, i):
-        z = models.sample_latents(
-            jax.random.fold_in(loop_key, i), settings.batch_size, latent_dim, dist
-        )
-        x = jax.lax.stop_gradient(generate(state, z, use_ema=use_ema, collections=g_coll))
-
-        def loss_fn(params):
-            (mean, _), coll = enc.apply(x, params=params)
-            return jnp.mean(jnp.square(mean - z)), coll
-
-        (loss, coll), grads = jax.value_and_grad(loss_fn, has_aux=True)(enc.params)
-        return enc.apply_gradients(grads, coll), loss
-
-    t0, losses = time.perf_counter(), []
-    save_every = max(settings.steps // 4, 1)
-    try:
-        for i in range(start, settings.steps):
-            enc, loss = step(enc, i)
-            losses.append(loss)
-            if (i + 1) % 250 == 0 or i + 1 == settings.steps:
-                logging.info(
-                    "encoder step %d/%d  latent MSE %.4f",
-                    i + 1,
-                    settings.steps,
-                    float(jnp.mean(jnp.stack(losses[-250:]))),
-                )
-            if (i + 1) % save_every == 0 or i + 1 == settings.steps:
-                # NaN/inf: NonFiniteError, the last good checkpoint kept.
-                recent = float(jnp.mean(jnp.stack(losses[-save_every:])))
-                check_finite({"latent_mse": recent}, i + 1, checkpointer)
-                save_checkpoint(checkpointer, i + 1, enc)
-    finally:
-        checkpointer.close()
-    # Held-out latent error on fresh samples (a stream the training never draws from).
-    heldout_key = rng.key(settings.seed, "posthoc_heldout")
-    z = models.sample_latents(heldout_key, 1000, latent_dim, dist)
-    mean = enc.apply(generate(state, z, use_ema=use_ema, collections=g_coll), train=False)[0][0]
+    c = loop_config(settings, config, str(workdir))
+    results = train_loop.train_and_evaluate(
+        c, out, num_devices=1, method=PosthocEncoderMethod(c, parts)
+    )
     record = {
         "settings": dataclasses.asdict(settings),
         "key": key,
         "generator_weights": weights,
         "generator_step": int(state.step),
-        "heldout_latent_mse": float(jnp.mean(jnp.square(mean - z))),
-        "prior_latent_variance": float(jnp.var(z)),
-        "train_seconds": time.perf_counter() - t0,
+        "heldout_latent_mse": results["heldout_latent_mse"],
+        "prior_latent_variance": results["prior_latent_variance"],
+        "train_seconds": results["wall_seconds"],
         "done": True,
     }
     path.write_text(json.dumps(record, indent=2))
@@ -256,6 +334,19 @@ def refine(
     return z
 
 
+def _restore_encoder(folder: pathlib.Path, target: NetState) -> NetState:
+    """The trained encoder: from the loop's TrainState, or the bare NetState that encoders
+    trained before the loop ran them (2026-12-07) saved."""
+    checkpointer = checkpointing.Checkpointer(folder, async_save=False)
+    try:
+        try:
+            return checkpointer.restore(TrainState.create({"encoder": target}))["encoder"]
+        except checkpointing.CheckpointError:
+            return checkpointer.restore(target)
+    finally:
+        checkpointer.close()
+
+
 def record_path(workdir: str | pathlib.Path) -> pathlib.Path:
     return pathlib.Path(workdir) / SUBDIR / "encoder.json"
 
@@ -282,12 +373,8 @@ def code_space_fields(
         s = dataclasses.replace(s, refine_steps=refine_steps)
     state, config, data, weights, g_coll = _parts(workdir, s.use_ema)
     encoder = _encoder(config, data, s.features)
-    target = _encoder_state(encoder, data.image_shape, s, jax.random.key(0))
-    checkpointer = checkpointing.Checkpointer(workdir / SUBDIR, async_save=False)
-    try:
-        enc = checkpointer.restore(target)
-    finally:
-        checkpointer.close()
+    target = _encoder_state(encoder, data.image_shape, s.learning_rate, jax.random.key(0))
+    enc = _restore_encoder(workdir / SUBDIR, target)
     use_ema = weights == "ema"
     d = state["discriminator"]
 

@@ -1,8 +1,8 @@
-"""The pieces of a training loop that every trainer shares: the jitted step, checkpoint resume
-and saving, metrics pulled to the host with the NaN/Inf stop.
-
-The method loop (ganjax/training/train.py) uses them all; the post-hoc encoder
-(ganjax/latent/posthoc_encoder.py) takes the NaN/Inf stop and the checkpoint guard.
+"""The one loop's pieces (ganjax/training/train.py): the jitted step, checkpoint resume and
+saving, metrics pulled to the host with the NaN/Inf stop. Everything trained runs in that loop
+(the GAN methods, the domain classifier, the transfer head, the post-hoc encoder); the pieces
+live apart so that the benchmark (ganjax/tools/benchmarking.py) jits a method's step exactly as
+the loop does.
 """
 
 from __future__ import annotations
