@@ -86,7 +86,7 @@ def get_base_config() -> ml_collections.ConfigDict:
     c.train.log_every_steps = 100
 
     c.eval = ml_collections.ConfigDict()
-    c.eval.every_steps = 0  # Sample grid period; 0: once per epoch.
+    c.eval.every_steps = 0  # Sample grid and evaluation period; 0: once per epoch; -1: never.
     c.eval.num_samples = 64  # Fixed latents in the grid.
     # Sample quality (FID, KID, IS, precision/recall, density/coverage; ganjax/evaluators/fid.py).
     c.eval.fid_every_steps = 0  # 0: off during training (experiments.evaluate works after).

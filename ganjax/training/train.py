@@ -123,7 +123,8 @@ def train_and_evaluate(
 
     writer = metric_writers.create_default_writer(workdir, start_step)
     quality = periodic.PeriodicQuality(config, mesh, data.image_shape, workdir, writer)
-    eval_every = config.eval.every_steps or iterator.steps_per_epoch  # Default: every epoch.
+    # Default: every epoch; negative: never (no sample grids or evaluations, not even at the end).
+    eval_every = config.eval.every_steps or iterator.steps_per_epoch
     ckpt_every = config.ckpt.every_steps or num_steps
     log_every = config.train.log_every_steps
     evals_path = workdir / "eval.jsonl"
@@ -181,7 +182,7 @@ def train_and_evaluate(
                 t_window, window_start, paused = now, step, 0.0
                 writer.write_scalars(step, last)
             t_pause = time.perf_counter()
-            if step % eval_every == 0 or step == num_steps:
+            if eval_every > 0 and (step % eval_every == 0 or step == num_steps):
                 last_eval = evaluate(step)
             if quality.due(step, num_steps):
                 gen = method.generator(state, data)
