@@ -44,7 +44,7 @@ def get_classifier_config(dataset: str, arg=None) -> ml_collections.ConfigDict:
     # model.name=transfer (ganjax/methods/transfer_head.py): a frozen feature network
     # (discriminator:<run>, classifier:<path>, inception_v3) with an MLP head of head_hidden units.
     c.model.extractor = ""
-    c.model.head_hidden = 256
+    c.model.head_hidden = 256  # 0: a linear head (logistic regression on the features).
     c.model.feature_batch = 500  # Images per call of the frozen network (the last one padded).
     c.optim.d.learning_rate = 1e-3  # The classifier's optimizer is config.optim.d.
     c.optim.d.b1 = 0.9

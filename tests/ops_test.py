@@ -59,19 +59,22 @@ def test_fast_conv_transpose_equals_direct_with_gradients(impl, stride, padding,
     rng = np.random.default_rng(stride * 100 + k)
     x = jnp.asarray(rng.normal(size=(3, h, h, cin)), jnp.float32)
     w = jnp.asarray(rng.normal(size=(k, k, cin, cout)), jnp.float32)
-    direct = ops.conv_transpose_direct(x, w, stride, padding)
+    # Jitted, as the models run them (eager mode compiles every op of these kernels per shape).
+    direct = jax.jit(ops.conv_transpose_direct, static_argnums=(2, 3))(x, w, stride, padding)
     fast_fn = {
         "subpixel": ops.conv_transpose_subpixel,
         "gemm": ops.conv_transpose_gemm,
         "winograd": ops.conv_transpose_winograd,
     }[impl]
-    fast = fast_fn(x, w, stride, padding)
+    fast = jax.jit(fast_fn, static_argnums=(2, 3))(x, w, stride, padding)
     np.testing.assert_allclose(fast, direct, rtol=1e-5, atol=1e-5)
     probe = jnp.asarray(rng.normal(size=direct.shape), jnp.float32)
 
     def grads(fn):
-        return jax.grad(
-            lambda x, w: jnp.sum(probe * jnp.tanh(fn(x, w, stride, padding))), argnums=(0, 1)
+        return jax.jit(
+            jax.grad(
+                lambda x, w: jnp.sum(probe * jnp.tanh(fn(x, w, stride, padding))), argnums=(0, 1)
+            )
         )(x, w)
 
     for g_fast, g_direct in zip(grads(fast_fn), grads(ops.conv_transpose_direct)):
@@ -116,13 +119,17 @@ def _assert_conv_matches_lax(fast, x, kern, stride, pads, rng):
     through a random probe and a tanh so that every output element matters differently."""
     from jax import lax
 
-    ref = lambda x, kern: lax.conv_general_dilated(
-        x, kern, (stride, stride), pads, dimension_numbers=_LAX_DN
+    # Jitted, as the models run them: one program per check instead of one per op (eager mode
+    # compiles every op of these many-op kernels for each new shape).
+    ref = jax.jit(
+        lambda x, kern: lax.conv_general_dilated(
+            x, kern, (stride, stride), pads, dimension_numbers=_LAX_DN
+        )
     )
-    np.testing.assert_allclose(fast(x, kern), ref(x, kern), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(jax.jit(fast)(x, kern), ref(x, kern), rtol=1e-5, atol=1e-5)
     probe = jnp.asarray(rng.normal(size=ref(x, kern).shape), jnp.float32)
-    grads = lambda f: jax.grad(
-        lambda x, kern: jnp.sum(probe * jnp.tanh(f(x, kern))), argnums=(0, 1)
+    grads = lambda f: jax.jit(
+        jax.grad(lambda x, kern: jnp.sum(probe * jnp.tanh(f(x, kern))), argnums=(0, 1))
     )(x, kern)
     for a, b in zip(grads(fast), grads(ref)):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)

@@ -166,11 +166,17 @@ class Classifier(Method):
         return {"test_accuracy": accuracy(state, test["image"], test["label"])}
 
     def results(self, state, data: Data, last_eval: dict[str, Any]) -> dict[str, Any]:
-        test_acc = last_eval.get("test_accuracy")
-        if test_acc is None:  # Resumed at the end with no eval on record: measure it.
-            test_acc = self.evaluate(state, data, int(state.step))["test_accuracy"]
-        return {
-            "test_accuracy": test_acc,
-            "num_classes": int(data.info["num_classes"]),
-            "num_test": int(data.info["num_test_examples"]),
-        }
+        return accuracy_results(self, state, data, last_eval)
+
+
+def accuracy_results(method: Method, state, data: Data, last_eval: dict[str, Any]) -> dict:
+    """results.json's entries of a classifier method: the last evaluation's test accuracy (or,
+    resumed at the end with none on record, a new one), the class and test counts."""
+    test_acc = last_eval.get("test_accuracy")
+    if test_acc is None:
+        test_acc = method.evaluate(state, data, int(state.step))["test_accuracy"]
+    return {
+        "test_accuracy": test_acc,
+        "num_classes": int(data.info["num_classes"]),
+        "num_test": int(data.info["num_test_examples"]),
+    }

@@ -34,7 +34,7 @@ import optax
 from ganjax.errors import ConfigError
 from ganjax.evaluators import frozen_features
 from ganjax.methods.base import Data, Method
-from ganjax.methods.classifier import load_classifier_data
+from ganjax.methods.classifier import accuracy_results, load_classifier_data
 from ganjax.methods.registry import register
 from ganjax.models.classifier import MLPHead
 from ganjax.training.train_state import NetState, TrainState
@@ -185,14 +185,9 @@ class TransferHead(Method):
         return {"test_accuracy": float(acc)}
 
     def results(self, state: TrainState, data: Data, last_eval: dict[str, Any]) -> dict[str, Any]:
-        test_acc = last_eval.get("test_accuracy")
-        if test_acc is None:  # Resumed at the end with no eval on record: measure it.
-            test_acc = self.evaluate(state, data, int(state.step))["test_accuracy"]
         return {
-            "test_accuracy": test_acc,
-            "num_classes": int(data.info["num_classes"]),
+            **accuracy_results(self, state, data, last_eval),
             "num_train": int(data.info["num_train_examples"]),
-            "num_test": int(data.info["num_test_examples"]),
             "extractor": self.config.model.extractor,
             "extractor_description": self.description,
         }

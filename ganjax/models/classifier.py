@@ -56,7 +56,8 @@ def create_classifier(model_cfg: ml_collections.ConfigDict, num_classes: int) ->
 
 
 class MLPHead(nn.Module):
-    """A transfer head on frozen features: Dense(hidden) -> ReLU -> dropout -> Dense(classes)."""
+    """A transfer head on frozen features: Dense(hidden) -> ReLU -> dropout -> Dense(classes);
+    with hidden = 0 a linear head (multinomial logistic regression)."""
 
     num_classes: int
     hidden: int = 256
@@ -64,6 +65,7 @@ class MLPHead(nn.Module):
 
     @nn.compact
     def __call__(self, x: Array, train: bool = False) -> Array:
-        x = nn.relu(nn.Dense(self.hidden)(x))
-        x = nn.Dropout(self.dropout, deterministic=not train)(x)
+        if self.hidden:
+            x = nn.relu(nn.Dense(self.hidden)(x))
+            x = nn.Dropout(self.dropout, deterministic=not train)(x)
         return nn.Dense(self.num_classes)(x)
