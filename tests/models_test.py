@@ -22,12 +22,13 @@ def test_dcgan_shapes(resolution, channels, start, n_up):
     g = dcgan.DCGANGenerator(resolution=resolution, channels=channels, base_features=8)
     d = dcgan.DCGANDiscriminator(resolution=resolution, base_features=8)
     z = jnp.ones((3, 100))
-    gv = g.init(jax.random.key(0), z, train=False)
-    x = g.apply(gv, z, train=False)
+    # Jitted: one program each instead of one compile per op (eager mode).
+    gv = jax.jit(functools.partial(g.init, train=False))(jax.random.key(0), z)
+    x = jax.jit(functools.partial(g.apply, train=False))(gv, z)
     assert x.shape == (3, resolution, resolution, channels)
     assert float(jnp.abs(x).max()) <= 1.0
-    dv = d.init(jax.random.key(1), x, train=False)
-    logits, feats = d.apply(dv, x, train=False, return_features=True)
+    dv = jax.jit(functools.partial(d.init, train=False))(jax.random.key(1), x)
+    logits, feats = jax.jit(functools.partial(d.apply, train=False, return_features=True))(dv, x)
     assert logits.shape == (3,)
     # The last feature map is start x start with base * 2^(n-1) channels.
     assert feats.shape == (3, start * start * 8 * 2 ** (n_up - 1))
@@ -86,8 +87,9 @@ def test_generator_output_independent_of_conv_transpose_impl():
         g = dcgan.DCGANGenerator(
             resolution=32, channels=3, base_features=8, conv_transpose_impl=impl
         )
-        variables = g.init(jax.random.key(1), z, train=False)  # Same parameters for both.
-        outs.append(g.apply(variables, z, train=True, mutable=["batch_stats"])[0])
+        variables = jax.jit(functools.partial(g.init, train=False))(jax.random.key(1), z)
+        apply = functools.partial(g.apply, train=True, mutable=["batch_stats"])
+        outs.append(jax.jit(apply)(variables, z)[0])  # Same parameters for every impl.
     for out in outs[1:]:
         np.testing.assert_allclose(out, outs[0], atol=1e-5)
     assert ops.default_conv_transpose_impl() == (
@@ -100,8 +102,9 @@ def test_discriminator_output_independent_of_conv_impl():
     outs = []
     for impl in ("auto", "gemm", "winograd", "lax"):
         d = dcgan.DCGANDiscriminator(resolution=32, base_features=16, conv_impl=impl)
-        variables = d.init(jax.random.key(1), x, train=False)
-        outs.append(d.apply(variables, x, train=True, mutable=["batch_stats"])[0])
+        variables = jax.jit(functools.partial(d.init, train=False))(jax.random.key(1), x)
+        apply = functools.partial(d.apply, train=True, mutable=["batch_stats"])
+        outs.append(jax.jit(apply)(variables, x)[0])
     for out in outs[1:]:
         np.testing.assert_allclose(out, outs[0], rtol=1e-4, atol=1e-5)
 
