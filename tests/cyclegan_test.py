@@ -97,24 +97,26 @@ def test_step_matches_direct_gradients(mnist_dir):
         )
         return gan + cycle + idt
 
-    g_value, (want_ga, want_gb) = jax.value_and_grad(g_total, argnums=(0, 1))(
+    # Jitted: one program per reference instead of one compile per op (eager mode).
+    g_value, (want_ga, want_gb) = jax.jit(jax.value_and_grad(g_total, argnums=(0, 1)))(
         nets[G_A].params, nets[G_B].params
     )
     assert float(metrics["g/loss"]) == pytest.approx(float(g_value), rel=1e-6)
 
     # The pools start empty and hold 6: this batch of 4 is stored and returned unchanged.
-    fake_b = run(G_A, nets[G_A].params, a)
-    fake_a = run(G_B, nets[G_B].params, b)
+    fake_b = jax.jit(lambda p: run(G_A, p, a))(nets[G_A].params)
+    fake_a = jax.jit(lambda p: run(G_B, p, b))(nets[G_B].params)
 
     def d_loss(params, name, real, fake):
         return 0.5 * (
             jnp.mean((run(name, params, real) - 1.0) ** 2) + jnp.mean(run(name, params, fake) ** 2)
         )
 
-    want_da = jax.grad(d_loss)(nets[D_A].params, D_A, b, fake_b)
-    want_db = jax.grad(d_loss)(nets[D_B].params, D_B, a, fake_a)
+    d_grad = jax.jit(jax.grad(d_loss), static_argnums=1)
+    want_da = d_grad(nets[D_A].params, D_A, b, fake_b)
+    want_db = d_grad(nets[D_B].params, D_B, a, fake_a)
     for name, want in ((G_A, want_ga), (G_B, want_gb), (D_A, want_da), (D_B, want_db)):
-        # float32 sums in another order (jit vs. not): noise ~1e-6 of the network's gradient
+        # float32 sums in another order (another program): noise ~1e-6 of the network's gradient
         # scale. (Biases before instance norm have exactly zero gradient: only noise there.)
         scale = max(float(np.abs(np.asarray(x)).max()) for x in jax.tree.leaves(want))
         for got, ref in zip(jax.tree.leaves(grads[name]), jax.tree.leaves(want)):

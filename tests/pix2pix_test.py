@@ -91,28 +91,33 @@ def test_step_matches_direct_gradients(mnist_dir):
     def bce(logits, label):
         return optax.sigmoid_binary_cross_entropy(logits, jnp.full_like(logits, label)).mean()
 
-    fake = g_out(g.params)
+    @jax.jit  # One program, not one compile per op (eager mode).
+    def direct(g_params, d_params):
+        fake = g_out(g_params)
 
-    def d_loss(params):
-        fo, stats = d_out(params, d.collections["batch_stats"], fake)
-        ro, stats = d_out(params, stats, y)
-        return 0.5 * (bce(ro, 1.0) + bce(fo, 0.0)), stats
+        def d_loss(params):
+            fo, stats = d_out(params, d.collections["batch_stats"], fake)
+            ro, stats = d_out(params, stats, y)
+            return 0.5 * (bce(ro, 1.0) + bce(fo, 0.0)), stats
 
-    (d_value, d_stats), d_grads = jax.value_and_grad(d_loss, has_aux=True)(d.params)
-    updates, _ = d.tx.update(d_grads, d.opt_state, d.params)
-    d_params = optax.apply_updates(d.params, updates)
+        (d_value, d_stats), d_grads = jax.value_and_grad(d_loss, has_aux=True)(d_params)
+        updates, _ = d.tx.update(d_grads, d.opt_state, d_params)
+        new_d_params = optax.apply_updates(d_params, updates)
 
-    def g_loss(params):
-        image = g_out(params)
-        out, _ = d_out(d_params, d_stats, image)
-        return bce(out, 1.0) + 100.0 * jnp.mean(jnp.abs(image - y))
+        def g_loss(params):
+            image = g_out(params)
+            out, _ = d_out(new_d_params, d_stats, image)
+            return bce(out, 1.0) + 100.0 * jnp.mean(jnp.abs(image - y))
 
-    g_value, g_grads = jax.value_and_grad(g_loss)(g.params)
+        g_value, g_grads = jax.value_and_grad(g_loss)(g_params)
+        return d_value, d_grads, new_d_params, g_value, g_grads
+
+    d_value, d_grads, d_params, g_value, g_grads = direct(g.params, d.params)
     assert float(metrics["d/loss"]) == pytest.approx(float(d_value), rel=1e-6)
     assert float(metrics["g/loss"]) == pytest.approx(float(g_value), rel=1e-6)
     for got, want in ((grads[D], d_grads), (grads[G], g_grads)):
         for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(want)):
-            # float32 sums in another order (jit vs. not): noise ~1e-6 of the leaf's scale.
+            # float32 sums in another order (another program): noise ~1e-6 of the leaf's scale.
             ref_np = np.asarray(b)
             np.testing.assert_allclose(
                 np.asarray(a), ref_np, rtol=1e-4, atol=1e-5 * np.abs(ref_np).max() + 1e-9
