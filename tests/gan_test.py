@@ -58,9 +58,10 @@ def test_gradient_penalty_enters_the_d_loss_with_its_weight(mnist_dir):
     base = _config(mnist_dir, "tiny,loss=wgan_gp")
     off = _config(mnist_dir, "tiny,loss=wgan_gp", **{"loss.gradient_penalty": 0.0})
     method, state, batch = _state_and_batch(base)
-    _, m_on = method.train_step(state, batch, jax.random.key(3))
+    # Jitted, as the loop runs them (eager mode compiles every op on its own).
+    _, m_on = jax.jit(method.train_step)(state, batch, jax.random.key(3))
     method_off, state_off, _ = _state_and_batch(off)
-    _, m_off = method_off.train_step(state_off, batch, jax.random.key(3))
+    _, m_off = jax.jit(method_off.train_step)(state_off, batch, jax.random.key(3))
     gp = float(m_on["d/gradient_penalty"])
     assert gp > 0 and "d/gradient_penalty" not in m_off
     assert float(m_on["d/loss"]) - float(m_off["d/loss"]) == pytest.approx(10 * gp, rel=1e-4)
@@ -70,9 +71,10 @@ def test_gradient_penalty_enters_the_d_loss_with_its_weight(mnist_dir):
     k = jax.random.split(step_key, 1)[0]
     k_gp = jax.random.split(jax.random.fold_in(k, 1), 3)[2]
     g = state["generator"]
-    fake, _ = g.apply(jax.random.uniform(k, (16, 100), minval=-1.0, maxval=1.0))
+    fake, _ = jax.jit(g.apply)(jax.random.uniform(k, (16, 100), minval=-1.0, maxval=1.0))
     real = to_float_images(batch["image"][0])
-    ref, _ = regularizers.gradient_penalty(lambda x: d.apply(x)[0], real, fake, k_gp)
+    critic = lambda x: d.apply(x)[0]  # noqa: E731
+    ref, _ = jax.jit(lambda r, f: regularizers.gradient_penalty(critic, r, f, k_gp))(real, fake)
     assert gp == pytest.approx(float(ref), rel=1e-4)
 
 
