@@ -380,12 +380,16 @@ def test_ssl_takes_the_discriminator_switches(mnist_dir):
 
 
 def _record_rngs(net, seen: list):
-    """`net` with an apply_fn that records the dropout / noise keys of every call (eager)."""
+    """`net` with an apply_fn that records the dropout / noise keys of every call, when the
+    (jitted) step runs."""
     apply_fn = net.apply_fn
+
+    def record(key_data):
+        seen.append({k: tuple(np.asarray(v).ravel()) for k, v in key_data.items()})
 
     def recording(variables, *args, **kwargs):
         rngs = kwargs.get("rngs") or {}
-        seen.append({k: tuple(np.asarray(jax.random.key_data(v))) for k, v in rngs.items()})
+        jax.debug.callback(record, {k: jax.random.key_data(v) for k, v in rngs.items()})
         return apply_fn(variables, *args, **kwargs)
 
     return net.replace(apply_fn=recording)
@@ -402,7 +406,8 @@ def test_every_discriminator_pass_has_its_own_dropout_and_noise(mnist_dir):
     seen = []
     state = state.with_nets(discriminator=_record_rngs(state["discriminator"], seen))
     batch = {k: jnp.asarray(v) for k, v in next(iter(method.batches(data, 0))).items()}
-    method.train_step(state, batch, jax.random.key(1))  # Eager: the keys are concrete.
+    jax.block_until_ready(jax.jit(method.train_step)(state, batch, jax.random.key(1)))
+    jax.effects_barrier()  # Every callback has run.
     assert len(seen) == 5  # Labeled, unlabeled, fake (D update); fake, real (G update).
     for stream in ("dropout", "noise"):
         keys = [call[stream] for call in seen]
@@ -424,7 +429,7 @@ def test_generator_step_draws_its_own_latents(monkeypatch):
 
     def recording(*args, **kwargs):
         z = real_sample(*args, **kwargs)
-        draws.append(np.asarray(z))
+        jax.debug.callback(lambda v: draws.append(np.asarray(v)), z)  # When the step runs.
         return z
 
     monkeypatch.setattr(ssl_gan.models, "sample_latents", recording)
@@ -435,7 +440,7 @@ def test_generator_step_draws_its_own_latents(monkeypatch):
         "unl_image": images[:b],
         "unl2_image": images[-b:],
     }
-    with jax.disable_jit():
-        method.train_step(state, batch, jax.random.key(1))
+    jax.block_until_ready(jax.jit(method.train_step)(state, batch, jax.random.key(1)))
+    jax.effects_barrier()
     assert len(draws) == 2 and draws[0].shape == draws[1].shape
     assert not np.allclose(draws[0], draws[1])
