@@ -259,11 +259,16 @@ def test_resume_matches_uninterrupted_run(name, mnist_dir, tmp_path, monkeypatch
 @pytest.mark.parametrize("name", METHOD_NAMES)
 def test_one_device_equals_four_devices(name, mnist_dir, tmp_path):
     """Same global batch on 1 and on 4 (forced CPU) devices: same losses and the same state."""
+    example_config(name, mnist_dir)  # Trains the tiny classifier here if the config needs one,
+    cache = fixtures._TINY_CACHES.get(str(mnist_dir))  # and the subprocess reads it.
     script = textwrap.dedent(f"""
-        import json, jax, numpy as np
+        import json, pathlib, jax, numpy as np
         from ganjax.training import sampling, train
+        from tests import fixtures
         from tests.train_test import example_config
         assert jax.device_count() == 4
+        if {str(cache) if cache else ""!r}:  # The parent's tiny classifier, not a new one.
+            fixtures._TINY_CACHES[{str(mnist_dir)!r}] = pathlib.Path({str(cache)!r})
         out, leaves = {{}}, {{}}
         for n in (1, 4):
             c = example_config({name!r}, {str(mnist_dir)!r})
