@@ -60,7 +60,7 @@ def get_classifier_config(dataset: str, arg=None) -> ml_collections.ConfigDict:
         c.data.max_test_examples = 64
         c.model.widths = (8,)
         c.model.feature_dim = 16
-        c.model.feature_batch = 16
+        c.model.feature_batch = 8
         c.train.num_steps = 8
         c.ckpt.every_steps = 0
     if args.get("transfer"):  # The head on the dataset classifier's features (its own labels).

@@ -191,12 +191,14 @@ def _make_horse2zebra_zip(root: pathlib.Path) -> pathlib.Path:
 def test_horse2zebra_config_runs_on_the_authors_archive(tmp_path):
     c = horse2zebra_cyclegan.get_config("tiny")
     c.data.manual_dir = str(_make_horse2zebra_zip(tmp_path / "data"))
-    c.eval.every_steps = 6
+    # The archive's reader is what is tested here: no evaluation (the set FID on horse2zebra runs
+    # in tests/real_runs_test.py with the real Inception, and on the tiny run below).
+    c.eval.every_steps = -1
     results = train.train_and_evaluate(c, tmp_path / "run")
-    assert results["protocol"]["num_test_a"] == 6 and results["protocol"]["num_test_b"] == 7
-    assert np.isfinite(results["fid_a2b"]) and np.isfinite(results["fid_b2a"])
+    assert results["step"] == c.train.num_steps and np.isfinite(results["d_loss"])
     info = json.loads((tmp_path / "run" / "data_info.json").read_text())
     assert info["image_shape"] == [32, 32, 3] and info["num_train_b"] == 7
+    assert info["num_test_a"] == 6 and info["num_test_b"] == 7
 
 
 def test_horse2zebra_missing_names_the_files(tmp_path):

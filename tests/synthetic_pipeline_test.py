@@ -162,15 +162,15 @@ def test_fashion_mnist_pipeline_runs_resumes_and_its_stage_commands_work(mnist_d
 
 def test_celeba_pipeline_on_the_real_file_formats(tmp_path):
     d = fixtures.make_celeba(tmp_path / "celeba", n=40)  # 36 train, 2 validation, 2 test faces.
-    # The Inception route (random weights here: plumbing) on the first 20 synthetic faces.
-    c = celeba_synthetic.get_config("tiny,res=28,transfer=inception_v3:random,transfer_num=20")
+    # The Inception route (random weights here: plumbing) on the first 8 synthetic faces.
+    c = celeba_synthetic.get_config("tiny,res=28,transfer=inception_v3:random,transfer_num=8")
     _point_at(c, d, tmp_path / "cache")
     results = tasks.train_and_evaluate(c, tmp_path / "p")
     assert results["attribute"] == "Male" and results["num_test"] == 2
     assert "transfer_test_accuracy" not in results  # No D route asked for.
     assert "inception_v3:random" in results["transfer_inception_v3_random_extractor"]
     for stage, num_train in (
-        ("transfer_inception_v3_random", 20),
+        ("transfer_inception_v3_random", 8),
         ("transfer_inception_v3_random_baseline", 6),
     ):
         stage_results = json.loads((tmp_path / "p" / stage / "results.json").read_text())
