@@ -46,17 +46,17 @@ def test_converted_weights_are_the_file_and_have_no_logits():
 
 
 def test_port_equals_the_torchscript_file_on_real_images():
-    """pool3 to 1e-4 of the feature scale; FID between real sets to 1e-3 relative of pytorch-fid's
-    `calculate_frechet_distance` on the TorchScript features (one test: the features are costly,
-    and xdist would compute a shared fixture once per worker)."""
+    """pool3 to 1e-4 of the feature scale; the FID of faces vs photos to 1e-3 relative of
+    pytorch-fid's `calculate_frechet_distance` on the TorchScript features (one test: the
+    features are costly, and xdist would compute a shared fixture once per worker)."""
     features = _features()
     for ours, theirs in features.values():
         assert ours.shape == theirs.shape == (N, 2048)
         scale = float(np.abs(theirs).max())
         assert np.abs(ours - theirs).max() <= 1e-4 * scale
         np.testing.assert_allclose(ours, theirs, rtol=1e-4, atol=1e-4 * scale)
+    # One pair: each pytorch-fid reference is an 11 s scipy sqrtm of a 2048 x 2048 product, and
+    # the FID formula itself is checked against pytorch-fid in tests/metrics_test.py.
     (fa, ta), (fb, tb) = features["faces"], features["photos"]
-    h = N // 2
-    for args in ((fa[:h], fa[h:], ta[:h], ta[h:]), (fa, fb, ta, tb)):
-        got, want = check.fid_pair(*args)
-        assert got == pytest.approx(want, rel=1e-3)
+    got, want = check.fid_pair(fa, fb, ta, tb)
+    assert got == pytest.approx(want, rel=1e-3)
