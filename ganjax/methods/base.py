@@ -17,6 +17,7 @@ import jax
 import ml_collections
 import numpy as np
 
+from ganjax.data import BatchIterator
 from ganjax.training.train_state import TrainState
 
 Batch = dict[str, jax.Array]
@@ -67,6 +68,7 @@ class Method:
     # (exact resume, 1-vs-4 devices) run every registered method with it.
     example_config: ClassVar[str] = ""
     batch_axis: ClassVar[int] = 0  # The axis of batch arrays that is sharded over devices.
+    batch_keys: ClassVar[tuple[str, ...]] = ("image",)  # The training split's arrays batched.
     # Metrics shown on the progress line as (label, key); the logs and TensorBoard get all.
     progress_keys: ClassVar[tuple[tuple[str, str], ...]] = ()
     loss_keys: ClassVar[tuple[str, ...]] = ("d/loss", "g/loss")  # Plotted into loss_curves.png.
@@ -85,13 +87,27 @@ class Method:
         """The Data of a finished run, from its data_info.json (no arrays), for restoring."""
         return Data(tuple(info["image_shape"]), info)
 
+    def batches_per_step(self) -> int:
+        """Batches of `batch_keys` that one training step takes (a GAN's D steps)."""
+        return 1
+
     def steps_per_epoch(self, data: Data) -> int:
         """Training steps per pass over the training split (at least 1)."""
-        return max(len(data.train["image"]) // self.config.train.batch_size, 1)
+        per_step = self.config.train.batch_size * self.batches_per_step()
+        return max(len(data.train["image"]) // per_step, 1)
 
     def batches(self, data: Data, start_step: int) -> Iterator[dict[str, np.ndarray]]:
-        """Host batches from `start_step` on; the iterator has `steps_per_epoch`."""
-        raise NotImplementedError
+        """Host batches from `start_step` on; the iterator has `steps_per_epoch`. Default: the
+        training split's `batch_keys` in the seed's data order, [batches_per_step, B, ...]."""
+        c = self.config
+        return BatchIterator(
+            data.train,
+            batch_size=c.train.batch_size,
+            seed=c.seed,
+            start_step=start_step,
+            batches_per_step=self.batches_per_step(),
+            keys=self.batch_keys,
+        )
 
     # -- state and step ---------------------------------------------------------------------
     def create_state(

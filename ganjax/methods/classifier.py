@@ -14,14 +14,14 @@ reproduce.
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 
-from ganjax.data import BatchIterator, load_split, to_float_images
+from ganjax.data import load_split, to_float_images
 from ganjax.data.attribute_specs import select_sides
 from ganjax.errors import ConfigError
 from ganjax.methods.base import Data, Method
@@ -124,6 +124,7 @@ class Classifier(Method):
     name = "classifier"
     example_config = "configs/fashion_mnist_classifier.py:tiny"
     batch_axis = 1  # Batches are [1, B, ...] (one batch per step).
+    batch_keys = ("image", "label")
     progress_keys = (("loss", "c/loss"), ("train acc", "c/accuracy"))
     loss_keys = ("c/loss",)
     eval_curves = ("test_accuracy",)
@@ -141,16 +142,6 @@ class Classifier(Method):
             "task": "classifier",
         }
         return Data(image_shape, info, {"train": train, "test": test})
-
-    def batches(self, data: Data, start_step: int) -> Iterator[dict[str, np.ndarray]]:
-        c = self.config
-        return BatchIterator(
-            data.train,
-            batch_size=c.train.batch_size,
-            seed=c.seed,
-            start_step=start_step,
-            keys=("image", "label"),
-        )
 
     def create_state(self, data: Data, key, steps_per_epoch: int, num_steps: int):
         num_classes = int(data.info["num_classes"])

@@ -22,15 +22,14 @@ Conditional methods (ganjax/methods/cgan.py) subclass this one through the hooks
 from __future__ import annotations
 
 import functools
-from typing import Any, Iterator
+from typing import Any
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 import optax
 
 from ganjax import models, rng
-from ganjax.data import BatchIterator, load_split, to_float_images
+from ganjax.data import load_split, to_float_images
 from ganjax.errors import ConfigError
 from ganjax.methods.base import Batch, Data, Generator, Method
 from ganjax.methods.d_regularization import DRegularization
@@ -55,7 +54,6 @@ class GAN(Method):
         ("D(x)", "d/real_prob"),
         ("D(G(z))", "d/fake_prob"),
     )
-    batch_keys: tuple[str, ...] = ("image",)
 
     def __init__(self, config):
         super().__init__(config)
@@ -83,20 +81,8 @@ class GAN(Method):
         info = {"image_shape": list(shape), "num_train_examples": len(train["image"])}
         return Data(shape, info, {"train": train})
 
-    def steps_per_epoch(self, data: Data) -> int:
-        per_step = self.config.train.batch_size * self.config.train.d_steps
-        return max(len(data.train["image"]) // per_step, 1)
-
-    def batches(self, data: Data, start_step: int) -> Iterator[dict[str, np.ndarray]]:
-        c = self.config
-        return BatchIterator(
-            data.train,
-            batch_size=c.train.batch_size,
-            seed=c.seed,
-            start_step=start_step,
-            batches_per_step=c.train.d_steps,
-            keys=self.batch_keys,
-        )
+    def batches_per_step(self) -> int:
+        return int(self.config.train.d_steps)  # One batch per D update.
 
     # -- state ------------------------------------------------------------------------------
     def create_models(self, data: Data):
