@@ -5,6 +5,8 @@ References are computed independently: the inputs of every training-mode batch-n
 captured and their means and variances taken in numpy (float64).
 """
 
+import functools
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -22,22 +24,25 @@ from ganjax.training.train_state import NetState
 
 
 def _reference_stats(apply_fn, params, collections, batches, rngs_list=None):
-    """{path: (mean, var)}: per-batch numpy statistics of each BN's inputs, averaged."""
-    sums = {}
-    for k, inputs in enumerate(batches):
-        seen = {}
+    """{path: (mean, var)}: per-batch numpy statistics of each BN's inputs, averaged.
 
-        def capture(next_fun, args, kwargs, context):
-            m = context.module
-            if context.method_name == "__call__" and isinstance(
-                m, (nn.BatchNorm, layers.BatchNorm)
-            ):
-                x = np.asarray(args[0], np.float64)
-                x = x.reshape(-1, x.shape[-1])
-                seen[m.path] = (x.mean(0), x.var(0))
-            return next_fun(*args, **kwargs)
+    The forward pass is jitted (one program, not one per op) and hands every batch-norm input
+    to the host through `jax.debug.callback`, where numpy takes its statistics."""
+    seen = {}
 
-        kw = {} if rngs_list is None else {"rngs": rngs_list[k]}
+    def record(path, x):
+        x = np.asarray(x, np.float64)
+        x = x.reshape(-1, x.shape[-1])
+        seen[path] = (x.mean(0), x.var(0))
+
+    def capture(next_fun, args, kwargs, context):
+        m = context.module
+        if context.method_name == "__call__" and isinstance(m, (nn.BatchNorm, layers.BatchNorm)):
+            jax.debug.callback(functools.partial(record, m.path), args[0])
+        return next_fun(*args, **kwargs)
+
+    @jax.jit
+    def forward(inputs, kw):
         with nn.intercept_methods(capture):
             apply_fn(
                 {**collections, "params": params},
@@ -46,6 +51,12 @@ def _reference_stats(apply_fn, params, collections, batches, rngs_list=None):
                 mutable=list(collections),
                 **kw,
             )
+
+    sums = {}
+    for k, inputs in enumerate(batches):
+        seen.clear()
+        forward(tuple(inputs), {} if rngs_list is None else {"rngs": rngs_list[k]})
+        jax.effects_barrier()
         for path, (mean, var) in seen.items():
             s = sums.setdefault(path, [0.0, 0.0])
             s[0], s[1] = s[0] + mean, s[1] + var

@@ -279,7 +279,7 @@ def test_winograd_second_order_gradients():
             gx = jax.grad(lambda x: jnp.sum(jnp.sin(fn(x, kern, 2, 1))))(x)
             return jnp.sum(gx**2)
 
-        return jax.grad(loss, argnums=(0, 1))(x, kern)
+        return jax.jit(jax.grad(loss, argnums=(0, 1)))(x, kern)
 
     for a, b in zip(penalty(ops.conv_transpose_winograd), penalty(ops.conv_transpose_direct)):
         # Values reach ~1e3 with cancellations, so the tolerance is relative to the largest.

@@ -25,11 +25,18 @@ def _disc(**kwargs):
     return dcgan.DCGANDiscriminator(resolution=RES, base_features=FEATURES, **kwargs)
 
 
+def _init(d, x):
+    """Variables (eval-mode init, key 0), jitted: one program instead of one per op."""
+    return jax.jit(lambda k, x: d.init(k, x, train=False))(jax.random.key(0), x)
+
+
 def _train_apply(d, params, batch_stats, x):
     """The training forward pass as ganjax.training.train runs it: (logits, updated batch_stats)."""
-    logits, upd = d.apply(
-        {"params": params, "batch_stats": batch_stats}, x, train=True, mutable=["batch_stats"]
-    )
+    # Jitted: one program instead of one compilation per op.
+    def apply(p, b, x):
+        return d.apply({"params": p, "batch_stats": b}, x, train=True, mutable=["batch_stats"])
+
+    logits, upd = jax.jit(apply)(params, batch_stats, x)
     return logits, upd.get("batch_stats", batch_stats)
 
 
@@ -87,7 +94,7 @@ def test_sigma_matches_svd_for_every_discriminator_layer():
     sigma is the top singular value of its [H * W * Cin, Cout] kernel matrix."""
     d = _disc(spectral_norm=True, norm="none")
     x = _images()
-    v = d.init(jax.random.key(0), x, train=False)
+    v = _init(d, x)
 
     @jax.jit
     def hundred_steps(batch_stats):
@@ -154,10 +161,10 @@ def test_normalized_weight_has_unit_spectral_norm(kind):
 def test_eval_keeps_u_and_sigma_train_updates_them():
     d = _disc(spectral_norm=True, norm="batch")
     x = _images()
-    v = d.init(jax.random.key(0), x, train=False)
+    v = _init(d, x)
     before = _sn_entries(v["batch_stats"])
-    logits_a, upd = d.apply(v, x, train=False, mutable=["batch_stats"])
-    logits_b = d.apply(v, x, train=False)
+    logits_a, upd = jax.jit(lambda v, x: d.apply(v, x, train=False, mutable=["batch_stats"]))(v, x)
+    logits_b = jax.jit(lambda v, x: d.apply(v, x, train=False))(v, x)
     np.testing.assert_array_equal(logits_a, logits_b)  # Deterministic given the stored u.
     for layer, (u, sigma) in _sn_entries(upd["batch_stats"]).items():
         np.testing.assert_array_equal(u, before[layer][0])
@@ -227,7 +234,7 @@ def test_factory_passes_the_discriminator_options():
 @pytest.mark.parametrize("spectral_norm", [False, True])
 def test_no_norm_has_no_batch_norm_state(spectral_norm):
     d = _disc(norm="none", spectral_norm=spectral_norm)
-    v = d.init(jax.random.key(0), _images(), train=False)
+    v = _init(d, _images())
     assert sorted(v["params"]) == ["Conv_0", "Conv_1", "Conv_2", "Dense_0"]
     assert all("bias" in p for p in v["params"].values())  # The SNGAN / WGAN-GP critic's biases.
     stats = v.get("batch_stats", {})
@@ -245,7 +252,7 @@ def test_unknown_norm_is_rejected():
 def test_layer_norm_normalizes_each_sample_over_hwc():
     d = _disc(norm="layer")
     x = _images()
-    v = d.init(jax.random.key(0), x, train=False)
+    v = _init(d, x)
     assert "batch_stats" not in v and v["params"]["LayerNorm_0"]["scale"].shape == (2 * FEATURES,)
     _, state = d.apply(v, x, train=True, capture_intermediates=True, mutable=["intermediates"])
     inter = state["intermediates"]
@@ -263,7 +270,7 @@ def test_samples_are_independent_without_batch_norm(norm, independent):
     depend on the other samples of the batch (it does under batch norm)."""
     d = _disc(norm=norm, spectral_norm=True)
     x = _images()
-    v = d.init(jax.random.key(0), x, train=False)
+    v = _init(d, x)
     logits, _ = _train_apply(d, v["params"], v["batch_stats"], x)
     other, _ = _train_apply(d, v["params"], v["batch_stats"], x.at[1:].set(3.0 * x[1:] + 0.5))
     assert np.allclose(logits[0], other[0], rtol=1e-5, atol=1e-6) == independent
@@ -276,7 +283,7 @@ def test_samples_are_independent_without_batch_norm(norm, independent):
 def test_parameter_gradients_are_finite_with_spectral_norm(norm):
     d = _disc(norm=norm, spectral_norm=True)
     x = _images()
-    v = d.init(jax.random.key(0), x, train=False)
+    v = _init(d, x)
 
     def loss(params):
         logits, bs = _train_apply(d, params, v["batch_stats"], x)
