@@ -2,6 +2,7 @@
 
   python -m experiments.train --config=configs/fashion_mnist_gan.py --workdir=runs/fmnist \
       [--config.optim.d.learning_rate=1e-4 ...] [--num_devices=N]
+      [--coordinator_address=HOST:PORT --num_processes=N --process_id=I | --distributed]
 
 Re-running with the same --workdir resumes from its latest checkpoint. A config that would change
 the run's results is refused there (cadences and paths may change: ganjax/training/run_folder.py)
@@ -14,9 +15,9 @@ import os
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from experiments import common
+from experiments import common, multiprocess
 from ganjax.tools import tasks
-from ganjax.training import host, run_folder
+from ganjax.training import distributed, host, run_folder
 
 _CONFIG = config_flags.DEFINE_config_file(
     "config", None, "Experiment config file.", lock_config=True
@@ -41,8 +42,15 @@ def main(argv):
         host.tune_allocator(single_arena=host.wants_single_arena(_CONFIG.value.model.name)),
     )
     try:
+        multiprocess.initialize()
         if _ALLOW_CONFIG_CHANGE.value:  # Recorded now: the run then finds config.json the same.
-            run_folder.write_config(_CONFIG.value, _WORKDIR.value, allow_change=True)
+            run_folder.write_config(
+                _CONFIG.value,
+                _WORKDIR.value,
+                allow_change=True,
+                before_write=lambda: distributed.barrier("config_change"),
+                write=distributed.is_main_process(),
+            )
         results = tasks.train_and_evaluate(
             _CONFIG.value, _WORKDIR.value, num_devices=_NUM_DEVICES.value
         )

@@ -269,6 +269,7 @@ LAYERS = (
             "optim",
             "checkpointing",
             "parallel",
+            "distributed",
             "metric_writers",
             "run_folder",
             "loop_utils",

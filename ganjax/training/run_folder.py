@@ -24,7 +24,7 @@ import datetime
 import json
 import os
 import pathlib
-from typing import Any
+from typing import Any, Callable
 
 import jax
 import ml_collections
@@ -138,7 +138,12 @@ def latest_checkpoint_step(workdir: str | pathlib.Path) -> int | None:
 
 
 def write_config(
-    config: ml_collections.ConfigDict, workdir: str | pathlib.Path, *, allow_change: bool = False
+    config: ml_collections.ConfigDict,
+    workdir: str | pathlib.Path,
+    *,
+    allow_change: bool = False,
+    before_write: Callable[[], Any] | None = None,
+    write: bool = True,
 ) -> dict[str, Any] | None:
     """Writes <workdir>/config.json, after checking a change against the run already there.
 
@@ -146,6 +151,9 @@ def write_config(
       config: the config the run continues (or starts) with.
       workdir: the run folder.
       allow_change: resume even when the change alters the results (see the module docstring).
+      before_write: called after the check, before anything is written (a multi-process run's
+        barrier: every process checks the folder as it was).
+      write: False checks only (the processes of a multi-process run other than process 0).
 
     Returns:
       The change recorded in <workdir>/config_changes.jsonl ({"step", "time", "changes":
@@ -188,6 +196,10 @@ def write_config(
                 "; ".join(f"{k}: {_short(o)} -> {_short(n)}" for k, (o, n) in diff.items()),
                 " (allowed: --allow_config_change)" if altering else "",
             )
+    if before_write is not None:
+        before_write()
+    if not write:
+        return record
     workdir.mkdir(parents=True, exist_ok=True)
     if record is not None:
         with open(workdir / CHANGES_FILE, "a") as f:

@@ -24,7 +24,7 @@ from absl import logging
 from ganjax import methods
 from ganjax.data import prefetch
 from ganjax.evaluators import curves, periodic, samples
-from ganjax.training import metric_writers, parallel, run_folder
+from ganjax.training import distributed, metric_writers, parallel, run_folder
 from ganjax.training.loop_utils import (
     Metrics,
     derive_num_steps,
@@ -98,11 +98,24 @@ def train_and_evaluate(
         change alters the results, and `allow_config_change` is False.
     """
     workdir = pathlib.Path(workdir)
-    workdir.mkdir(parents=True, exist_ok=True)
-    run_folder.write_config(config, workdir, allow_change=allow_config_change)
+    # Multi-process (training/distributed.py): all processes check the folder, process 0 alone
+    # writes it; every process computes the same steps, evaluations and grids.
+    main = distributed.is_main_process()
+    if jax.process_count() > 1:
+        distributed.check_supported(config)
+    if main:
+        workdir.mkdir(parents=True, exist_ok=True)
+    run_folder.write_config(
+        config,
+        workdir,
+        allow_change=allow_config_change,
+        before_write=lambda: distributed.barrier("config_checked"),
+        write=main,
+    )
     method = method or methods.get_method(config)
     data = method.load_data()
-    (workdir / "data_info.json").write_text(json.dumps(data.info))
+    if main:
+        (workdir / "data_info.json").write_text(json.dumps(data.info))
     mesh = parallel.create_mesh(num_devices)
     parallel.check_batch_size(config.train.batch_size, mesh)
 
@@ -112,16 +125,22 @@ def train_and_evaluate(
         state, mesh, workdir, config.ckpt.max_to_keep
     )
     start_step = int(state.step)
-    for name in RUN_LOGS:  # Before the writers append to them.
+    for name in RUN_LOGS if main else ():  # Before the writers append to them.
         metric_writers.truncate_jsonl(workdir / name, start_step)
-    iterator = method.batches(data, start_step)
+    iterator = method.batches(data, start_step)  # Global batches: functions of (seed, step).
     put = functools.partial(
-        parallel.put_batch, sharding=parallel.batch_sharding(mesh, method.batch_axis)
+        parallel.put_global_batch,
+        sharding=parallel.batch_sharding(mesh, method.batch_axis),
+        batch_axis=method.batch_axis,
     )
     batches = prefetch(iterator, put)
     step_fn = jit_step(method.train_step, mesh, state_sharding, method.batch_axis)
 
-    writer = metric_writers.create_default_writer(workdir, start_step)
+    writer = (
+        metric_writers.create_default_writer(workdir, start_step)
+        if main
+        else metric_writers.MultiWriter([])
+    )
     quality = periodic.PeriodicQuality(config, mesh, data.image_shape, workdir, writer)
     # Default: every epoch; negative: never (no sample grids or evaluations, not even at the end).
     eval_every = config.eval.every_steps or iterator.steps_per_epoch
@@ -143,12 +162,12 @@ def train_and_evaluate(
 
     def evaluate(step: int) -> dict[str, Any]:
         grid = method.sample_grid(state, data, sample_key)
-        if grid is not None:
+        if grid is not None and main:
             grid = samples.make_grid(grid, ncols=method.grid_columns)
             samples.save_png(grid, workdir / "samples" / f"step_{step:07d}.png")
             writer.write_images(step, {"samples": grid})
         out = method.evaluate(state, data, step)
-        if out:
+        if out and main:
             writer.write_scalars(step, {f"eval/{k}": v for k, v in out.items()})
             with open(evals_path, "a") as f:
                 f.write(json.dumps({"step": step, **out}) + "\n")
@@ -206,6 +225,8 @@ def train_and_evaluate(
         quality.close()
         writer.close()
 
+    if not main:  # Process 0 reads the logs back and writes the results.
+        return {"method": method.name, "step": int(state.step), "num_devices": mesh.devices.size}
     records = metric_writers.read_jsonl(workdir / "metrics.jsonl")
     title = f"{config.data.name} {config.model.name} ({method.name})"
     loss_keys = [k for k in method.loss_keys if records and k in records[-1]]
