@@ -97,6 +97,27 @@ def _unlock(fd: int) -> None:
     os.close(fd)
 
 
+def built_once(tmp_path_factory, name: str, build) -> pathlib.Path:
+    """`build(folder)` run once for the whole test run, whichever pytest-xdist worker asks first;
+    the others wait for it and reuse the folder (a tiny trained run that several tests read).
+
+    The folder lives in the run's temp root, which all workers share; a lock file orders them.
+    """
+    root = tmp_path_factory.getbasetemp().parent / "ganjax-built-once"
+    root.mkdir(exist_ok=True)
+    folder = root / name
+    fd = _lock(root / f"{name}.lock", fcntl.LOCK_EX)
+    try:
+        if not (folder / ".built").exists():
+            shutil.rmtree(folder, ignore_errors=True)  # A build that failed part-way.
+            folder.mkdir()
+            build(folder)
+            (folder / ".built").touch()
+    finally:
+        _unlock(fd)
+    return folder
+
+
 @pytest.fixture(autouse=True)
 def _run_alone_when_marked(request, tmp_path_factory):
     """Under pytest-xdist, a test marked `run_alone` runs while no other worker runs a test.

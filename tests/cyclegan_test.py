@@ -38,10 +38,17 @@ def _config(mnist_dir, **overrides):
 
 @pytest.fixture(scope="module")
 def cg_run(mnist_dir, tmp_path_factory) -> pathlib.Path:
-    """A tiny run trained through the command line (its summary line is checked too)."""
-    workdir = tmp_path_factory.mktemp("cyclegan") / "run"
-    summary = "Test: FID A->B "
-    return fixtures.train_tiny_by_command("fashion_mnist_cyclegan.py", mnist_dir, workdir, summary)
+    """A tiny run trained through the command line (its summary line is checked too), once for
+    all workers (tests/conftest.py's `built_once`)."""
+    from tests.conftest import built_once
+
+    def build(folder):
+        summary = "Test: FID A->B "
+        fixtures.train_tiny_by_command(
+            "fashion_mnist_cyclegan.py", mnist_dir, folder / "run", summary
+        )
+
+    return built_once(tmp_path_factory, "cyclegan_tiny_run", build) / "run"
 
 
 def test_tiny_run_writes_per_direction_metrics_and_grids(cg_run):

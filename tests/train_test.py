@@ -84,24 +84,17 @@ def shared_config(name: str, data_dir):
     return config
 
 
-# {(method name, data dir): (workdir, results)}: the shared config's uninterrupted run on one
-# device, made once per process. It is the resume test's reference and the device-count test's
-# one-device side (the two run in one process: pytest-xdist's loadgroup keeps them together).
-_UNINTERRUPTED: dict[tuple[str, str], tuple] = {}
-
-
 def uninterrupted_run(name: str, data_dir, tmp_path_factory) -> tuple:
-    key = (name, str(data_dir))
-    if key not in _UNINTERRUPTED:
-        workdir = tmp_path_factory.mktemp(f"uninterrupted_{name}")
-        results = train.train_and_evaluate(shared_config(name, data_dir), workdir, num_devices=1)
-        _UNINTERRUPTED[key] = (workdir, results)
-    return _UNINTERRUPTED[key]
+    """(workdir, results) of the shared config's uninterrupted run on one device, trained once
+    for the whole test run (tests/conftest.py's `built_once`): the resume test's reference and
+    the device-count test's one-device side."""
+    from tests.conftest import built_once
 
+    def build(workdir):
+        train.train_and_evaluate(shared_config(name, data_dir), workdir, num_devices=1)
 
-def _method_params():
-    """METHOD_NAMES, each in its own xdist group (the shared tests of a method share its run)."""
-    return [pytest.param(n, marks=pytest.mark.xdist_group(f"method_{n}")) for n in METHOD_NAMES]
+    workdir = built_once(tmp_path_factory, f"uninterrupted_{name}", build)
+    return workdir, json.loads((workdir / "results.json").read_text())
 
 
 def _leaves(state):
@@ -248,7 +241,7 @@ def test_train_and_evaluate_writes_everything(mnist_dir, tmp_path):
     assert grid.shape == (4 * 30 + 2, 4 * 30 + 2) and grid.std() > 0  # 16 samples, 2 px padding.
 
 
-@pytest.mark.parametrize("name", _method_params())
+@pytest.mark.parametrize("name", METHOD_NAMES)
 def test_resume_matches_uninterrupted_run(name, mnist_dir, tmp_path, tmp_path_factory, monkeypatch):
     """A run killed after checkpoint 3 and resumed ends with the uninterrupted run's state (every
     network, optimizer state, collection, EMA and extra array)."""
@@ -297,7 +290,7 @@ def _cyclegan_device_config(data_dir):
     return c
 
 
-@pytest.mark.parametrize("name", _method_params())
+@pytest.mark.parametrize("name", METHOD_NAMES)
 def test_one_device_equals_four_devices(name, mnist_dir, tmp_path, tmp_path_factory):
     """Same global batch on 1 and on 4 (forced CPU) devices: same losses and the same state.
 
