@@ -1,4 +1,4 @@
-"""The multi-process flags of experiments.train and experiments.evaluate.
+"""The multi-process flags of experiments.train (evaluation runs on one process).
 
   --coordinator_address=HOST:PORT --num_processes=N --process_id=I   explicit (any cluster)
   --distributed                                                      JAX's cluster detection

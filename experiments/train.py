@@ -17,7 +17,7 @@ from ml_collections import config_flags
 
 from experiments import common, multiprocess
 from ganjax.tools import tasks
-from ganjax.training import distributed, host, run_folder
+from ganjax.training import host, run_folder
 
 _CONFIG = config_flags.DEFINE_config_file(
     "config", None, "Experiment config file.", lock_config=True
@@ -44,13 +44,7 @@ def main(argv):
     try:
         multiprocess.initialize()
         if _ALLOW_CONFIG_CHANGE.value:  # Recorded now: the run then finds config.json the same.
-            run_folder.write_config(
-                _CONFIG.value,
-                _WORKDIR.value,
-                allow_change=True,
-                before_write=lambda: distributed.barrier("config_change"),
-                write=distributed.is_main_process(),
-            )
+            run_folder.write_config(_CONFIG.value, _WORKDIR.value, allow_change=True)
         results = tasks.train_and_evaluate(
             _CONFIG.value, _WORKDIR.value, num_devices=_NUM_DEVICES.value
         )

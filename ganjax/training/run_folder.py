@@ -24,7 +24,7 @@ import datetime
 import json
 import os
 import pathlib
-from typing import Any, Callable
+from typing import Any
 
 import jax
 import ml_collections
@@ -32,7 +32,7 @@ import numpy as np
 from absl import logging
 
 from ganjax.errors import IncompatibleRunError
-from ganjax.training import checkpointing, optim
+from ganjax.training import checkpointing, distributed, optim
 
 CONFIG_FILE = "config.json"
 CHANGES_FILE = "config_changes.jsonl"
@@ -142,8 +142,6 @@ def write_config(
     workdir: str | pathlib.Path,
     *,
     allow_change: bool = False,
-    before_write: Callable[[], Any] | None = None,
-    write: bool = True,
 ) -> dict[str, Any] | None:
     """Writes <workdir>/config.json, after checking a change against the run already there.
 
@@ -151,9 +149,6 @@ def write_config(
       config: the config the run continues (or starts) with.
       workdir: the run folder.
       allow_change: resume even when the change alters the results (see the module docstring).
-      before_write: called after the check, before anything is written (a multi-process run's
-        barrier: every process checks the folder as it was).
-      write: False checks only (the processes of a multi-process run other than process 0).
 
     Returns:
       The change recorded in <workdir>/config_changes.jsonl ({"step", "time", "changes":
@@ -196,9 +191,9 @@ def write_config(
                 "; ".join(f"{k}: {_short(o)} -> {_short(n)}" for k, (o, n) in diff.items()),
                 " (allowed: --allow_config_change)" if altering else "",
             )
-    if before_write is not None:
-        before_write()
-    if not write:
+    # Multi-process: every process checks the folder as it was, then process 0 alone writes.
+    distributed.barrier("config_checked")
+    if not distributed.is_main_process():
         return record
     workdir.mkdir(parents=True, exist_ok=True)
     if record is not None:

@@ -105,13 +105,7 @@ def train_and_evaluate(
         distributed.check_supported(config)
     if main:
         workdir.mkdir(parents=True, exist_ok=True)
-    run_folder.write_config(
-        config,
-        workdir,
-        allow_change=allow_config_change,
-        before_write=lambda: distributed.barrier("config_checked"),
-        write=main,
-    )
+    run_folder.write_config(config, workdir, allow_change=allow_config_change)
     method = method or methods.get_method(config)
     data = method.load_data()
     if main:
